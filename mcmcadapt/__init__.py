@@ -1,0 +1,3 @@
+"""mcmcadapt: tune MCMC transition kernels by entropy-regularised stochastic gradient."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,57 @@
+"""Input checks shared by the whole package."""
+
+import numpy as np
+
+from .errors import HyperparameterError, InputError
+
+
+def as_particles(X, name="X", min_rows=2, dim=None):
+    """Return ``X`` as a C-contiguous float64 array of shape (n, d).
+
+    Raises :class:`InputError` for non-2-D input, fewer than ``min_rows`` rows,
+    a column count different from ``dim`` (when given), or NaN/inf entries.
+    """
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise InputError(f"{name} must be a numeric array, got dtype {X.dtype}.")
+    if X.ndim != 2:
+        raise InputError(
+            f"{name} must be a 2-D array of shape (n_particles, dim); got shape {X.shape}. "
+            "Reshape a single point with x[None, :] or a 1-D sample with x[:, None]."
+        )
+    n, d = X.shape
+    if n < min_rows:
+        raise InputError(f"{name} needs at least {min_rows} rows (particles); got {n}.")
+    if d < 1:
+        raise InputError(f"{name} has no columns; each particle needs at least one coordinate.")
+    if dim is not None and d != dim:
+        raise InputError(
+            f"{name} has {d} columns but {dim} were expected (the dimension the estimator "
+            "or model was set up with)."
+        )
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if not np.all(np.isfinite(X)):
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise InputError(
+            f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
+            "remove or fix those particles."
+        )
+    return X
+
+
+def positive_float(value, name):
+    """``value`` as a float > 0 and finite, else :class:`HyperparameterError`."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise HyperparameterError(f"{name} must be a positive number, got {value!r}.") from None
+    if not np.isfinite(v) or v <= 0:
+        raise HyperparameterError(f"{name} must be positive and finite, got {value!r}.")
+    return v
+
+
+def as_generator(seed):
+    """A ``numpy.random.Generator`` from a seed, a Generator, or None."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)

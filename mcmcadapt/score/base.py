@@ -1,0 +1,159 @@
+"""Base class of the score estimators: configuration, validation, bandwidth resolution.
+
+Every estimator is configured in ``__init__`` (scikit-learn style: the arguments are stored
+unchanged as attributes), fitted with :meth:`ScoreEstimator.fit`, and queried with
+:meth:`ScoreEstimator.gradients`. Fitted quantities end in an underscore.
+
+Sign convention: ``gradients`` returns an estimate of ∇_x log q(x) (the score itself, not its
+negative). Bandwidth convention: the kernel length-scale h, see :mod:`mcmcadapt.score.kernels`.
+"""
+
+import inspect
+
+import numpy as np
+
+from .._validation import as_particles, positive_float
+from ..errors import DegenerateParticlesError, HyperparameterError, NotFittedError
+from .bandwidth import RULES, bandwidth_from_sqdist
+from .kernels import KERNELS, Kernel, sqdist
+
+AUTO = "auto"
+
+
+class ScoreEstimator:
+    """Common machinery; subclasses implement ``_fit(X, D)`` and ``_gradients(Y)``.
+
+    Parameters shared by all estimators
+    -----------------------------------
+    kernel : {"rbf", "imq"}
+    bandwidth : float > 0, "median", "median_log" or "auto"
+        Kernel length-scale h. "median": median off-diagonal pairwise distance of the fitted
+        particles; "median_log": h² = ½·median(‖x_i − x_j‖²)/log(n + 1) (SVGD convention);
+        "auto": chosen by held-out score-matching loss (see :mod:`.selection`).
+    bandwidth_scale : float > 0
+        Multiplies the bandwidth that ``bandwidth`` yields.
+    beta : float in (−1, 0)
+        IMQ exponent.
+    """
+
+    #: names of hyper-parameters that accept "auto", with their search grids (set by subclasses)
+    auto_grids = {}
+
+    def __init__(self, kernel="rbf", bandwidth="median", bandwidth_scale=1.0, beta=-0.5):
+        self.kernel = kernel
+        self.bandwidth = bandwidth
+        self.bandwidth_scale = bandwidth_scale
+        self.beta = beta
+
+    # -- scikit-learn style parameter handling (used by "auto" selection) --
+    @classmethod
+    def _param_names(cls):
+        names = []
+        for klass in cls.__mro__:
+            if klass is object:
+                continue
+            sig = inspect.signature(klass.__init__)
+            for p in sig.parameters.values():
+                if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD and p.name not in names:
+                    names.append(p.name)
+        return names
+
+    def get_params(self):
+        """Constructor arguments as a dict."""
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def clone(self, **overrides):
+        """An unfitted copy with some constructor arguments replaced."""
+        params = self.get_params()
+        params.update(overrides)
+        return type(self)(**params)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- validation --
+    def _check_config(self):
+        if self.kernel not in KERNELS:
+            raise HyperparameterError(
+                f"kernel must be one of {KERNELS}, got {self.kernel!r}."
+            )
+        if isinstance(self.bandwidth, str):
+            if self.bandwidth not in RULES + (AUTO,):
+                raise HyperparameterError(
+                    f"bandwidth must be a positive number or one of {RULES + (AUTO,)}, "
+                    f"got {self.bandwidth!r}."
+                )
+        else:
+            positive_float(self.bandwidth, "bandwidth")
+        positive_float(self.bandwidth_scale, "bandwidth_scale")
+
+    def _auto_params(self):
+        return [k for k in self.auto_grids if getattr(self, k, None) == AUTO]
+
+    # -- fitting --
+    def fit(self, X):
+        """Fit to particles X of shape (n, d), n ≥ 2. Returns self.
+
+        Sets ``X_`` (n, d), ``n_``, ``dim_``, ``bandwidth_`` (the length-scale used),
+        ``kernel_`` (:class:`~mcmcadapt.score.kernels.Kernel`) and, when any hyper-parameter
+        was "auto", ``selection_`` (the chosen values and the loss of every candidate).
+        """
+        self._check_config()
+        X = as_particles(X, "X", min_rows=2)
+        if np.all(np.ptp(X, axis=0) == 0.0):
+            raise DegenerateParticlesError(
+                f"all {X.shape[0]} particles are identical; a score cannot be estimated from "
+                "a single point. Check that the chains are moving."
+            )
+        auto = self._auto_params()
+        if auto:
+            from .selection import select_hyperparameters
+
+            chosen, record = select_hyperparameters(self, X, auto)
+            fitted = self.clone(**chosen)._fit_checked(X)
+            self.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
+            self.selection_ = record
+            return self
+        return self._fit_checked(X)
+
+    def _fit_checked(self, X):
+        D = sqdist(X)
+        if isinstance(self.bandwidth, str):
+            h = bandwidth_from_sqdist(D, self.bandwidth)
+        else:
+            h = float(self.bandwidth)
+        h *= float(self.bandwidth_scale)
+        self.X_ = X
+        self.n_, self.dim_ = X.shape
+        self.bandwidth_ = h
+        self.kernel_ = Kernel(self.kernel, h, self.beta)
+        self._fit(X, D)
+        return self
+
+    def _fit(self, X, D):
+        """Fit on validated particles X (n, d) with their squared distances D (n, n), which
+        the subclass may overwrite."""
+        raise NotImplementedError
+
+    # -- querying --
+    def _check_fitted(self):
+        if not hasattr(self, "X_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(X) before gradients()."
+            )
+
+    def gradients(self, Y=None):
+        """Estimate ∇log q.
+
+        Y : None or (m, d) array. None: at the fitted particles, shape (n, d). Otherwise at
+        the rows of Y, shape (m, d), where the estimator defines an out-of-sample extension.
+        """
+        self._check_fitted()
+        if Y is None:
+            return self._gradients(None)
+        Y = as_particles(Y, "Y", min_rows=1, dim=self.dim_)
+        return self._gradients(Y)
+
+    def _gradients(self, Y):
+        raise NotImplementedError

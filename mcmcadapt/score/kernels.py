@@ -1,0 +1,153 @@
+"""Functional RKHS kernel layer shared by every score estimator.
+
+Kernels are radial, k(x, y) = f(‖x − y‖²), with the length-scale ``h`` (``bandwidth``):
+
+* ``"rbf"``: k = exp(−‖x − y‖² / (2h²))
+* ``"imq"``: k = (1 + ‖x − y‖² / h²)^β, β ∈ (−1, 0), default β = −½
+
+Derivatives are expressed through two matrices built from the squared distances D:
+
+* ``W = −2 f′(D)``, so that ∇_y k(y, x) = W (x − y) and ∇_x k(y, x) = W (y − x);
+* ``V = 4 f″(D)``, so that Σ_l ∂²k/∂x_l∂y_l = d·W − V∘D (the trace used by KSD).
+
+For the RBF, W = K/h² exactly, so no second n×m buffer is stored: :class:`KernelMatrices`
+keeps ``W`` as a reference to ``K`` with ``w_scale = 1/h²``. Sums of kernel gradients are
+then matrix products (GEMMs), never n×m×d arrays.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import HyperparameterError
+from . import _numba
+
+KERNELS = ("rbf", "imq")
+
+
+@dataclass
+class KernelMatrices:
+    """Kernel matrix and its gradient weights between queries Y (m rows) and centres X (n rows).
+
+    K : (m, n) kernel values k(y_a, x_b).
+    W : (m, n) gradient weights before scaling; the true weight matrix is ``w_scale * W``
+        (W may be the same array as K, for the RBF).
+    w_scale : float.
+    w_rowsum : (m,) row sums of W (unscaled).
+    D : (m, n) squared distances, or None when they were overwritten to save memory.
+    """
+
+    K: np.ndarray
+    W: np.ndarray
+    w_scale: float
+    w_rowsum: np.ndarray
+    D: np.ndarray | None = None
+
+
+class Kernel:
+    """A radial kernel with a fixed bandwidth ``h`` (length-scale).
+
+    Parameters
+    ----------
+    name : {"rbf", "imq"}
+    h : float > 0
+        Length-scale; RBF k = exp(−r²/(2h²)), IMQ k = (1 + r²/h²)^β.
+    beta : float in (−1, 0)
+        IMQ exponent (ignored for the RBF).
+    """
+
+    def __init__(self, name, h, beta=-0.5):
+        if name not in KERNELS:
+            raise HyperparameterError(f"kernel must be one of {KERNELS}, got {name!r}.")
+        h = float(h)
+        if not np.isfinite(h) or h <= 0:
+            raise HyperparameterError(f"bandwidth must be positive and finite, got {h!r}.")
+        if name == "imq" and not (-1.0 < beta < 0.0):
+            raise HyperparameterError(f"IMQ exponent beta must lie in (-1, 0), got {beta!r}.")
+        self.name, self.h, self.beta = name, h, float(beta)
+
+    def __repr__(self):
+        b = f", beta={self.beta}" if self.name == "imq" else ""
+        return f"Kernel({self.name!r}, h={self.h:.6g}{b})"
+
+    # -- elementwise functions of the squared distance (used on small arrays and in tests) --
+    def value(self, D):
+        """k as a function of squared distance D (any shape)."""
+        if self.name == "rbf":
+            return np.exp(-D / (2.0 * self.h**2))
+        return (1.0 + D / self.h**2) ** self.beta
+
+    def weight(self, D):
+        """W = −2 f′(D): ∇_y k(y, x) = W (x − y)."""
+        if self.name == "rbf":
+            return self.value(D) / self.h**2
+        u = 1.0 + D / self.h**2
+        return -2.0 * self.beta / self.h**2 * u ** (self.beta - 1.0)
+
+    def curvature(self, D):
+        """V = 4 f″(D): Σ_l ∂²k/∂x_l∂y_l = d W − V D, and Δ_y k = −d W + V D."""
+        if self.name == "rbf":
+            return self.value(D) / self.h**4
+        u = 1.0 + D / self.h**2
+        return 4.0 * self.beta * (self.beta - 1.0) / self.h**4 * u ** (self.beta - 2.0)
+
+    # -- matrices --
+    def matrices(self, Y, X=None, keep_sqdist=False):
+        """Kernel and gradient-weight matrices between rows of Y (m, d) and X (n, d).
+
+        ``X=None`` means X = Y (the symmetric in-sample case). Returns :class:`KernelMatrices`.
+        """
+        D = sqdist(Y, X)
+        return self.matrices_from_sqdist(D, keep_sqdist=keep_sqdist)
+
+    def matrices_from_sqdist(self, D, keep_sqdist=False):
+        """As :meth:`matrices`, from squared distances D (m, n). D is overwritten unless
+        ``keep_sqdist``."""
+        m = D.shape[0]
+        rowsum = np.empty(m)
+        if self.name == "rbf":
+            K = D.copy() if keep_sqdist else D
+            _numba.rbf_from_sqdist_inplace(K, 1.0 / (2.0 * self.h**2), rowsum)
+            return KernelMatrices(K, K, 1.0 / self.h**2, rowsum, D if keep_sqdist else None)
+        K = np.empty_like(D)
+        W = np.empty_like(D)
+        _numba.imq_from_sqdist_inplace(D, 1.0 / self.h**2, self.beta, K, W, rowsum)
+        return KernelMatrices(K, W, 1.0, rowsum, D if keep_sqdist else None)
+
+    def gram(self, Y, X=None):
+        """K (m, n) with K[a, b] = k(y_a, x_b)."""
+        return self.matrices(Y, X).K
+
+
+def sqdist(Y, X=None):
+    """Squared Euclidean distances (m, n) by one GEMM: ‖y‖² + ‖x‖² − 2 y·x, clipped at 0.
+
+    With ``X=None`` the result is symmetric with an exact zero diagonal.
+    """
+    sy = np.einsum("ij,ij->i", Y, Y)
+    if X is None:
+        G = Y @ Y.T
+        _numba.sqdist_inplace(G, sy, sy)
+        np.fill_diagonal(G, 0.0)
+        return G
+    sx = np.einsum("ij,ij->i", X, X)
+    G = Y @ X.T
+    _numba.sqdist_inplace(G, sy, sx)
+    return G
+
+
+def grad_sum(km, Y, X, A=None):
+    """Σ_b A[a, b] ∇_y k(y_a, x_b) for every query a, as an (m, d) array.
+
+    With gradient weights W: Σ_b A_ab W_ab (x_b − y_a) = (W∘A) X − rowsum(W∘A) y_a.
+    ``A=None`` means all ones. ``Y`` is (m, d), ``X`` is (n, d), ``km`` the matrices between them.
+    """
+    if A is None:
+        return km.w_scale * (km.W @ X - km.w_rowsum[:, None] * Y)
+    WA = km.W * A
+    return km.w_scale * (WA @ X - WA.sum(axis=1)[:, None] * Y)
+
+
+def divergence_sum(km, X):
+    """B (n, d), B_i = Σ_j ∇_{x_j} k(x_i, x_j) = Σ_j W_ij (x_i − x_j), for the in-sample matrices."""
+    return km.w_scale * (km.w_rowsum[:, None] * X - km.W @ X)
