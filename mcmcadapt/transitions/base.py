@@ -1,0 +1,311 @@
+"""Population state, proposal and step-info records, and the Transition base class.
+
+Every kernel moves a population of n chains (rows of X, shape (n, d)) once per ``step``:
+``draw_noise`` draws all randomness, ``propose`` is a deterministic function of (state, φ,
+noise), and ``accept`` applies the Metropolis test (or accepts unconditionally for unadjusted
+kernels). Keeping the noise explicit is what makes ``proposal_vjp`` / ``log_ratio_vjp``
+reparameterisation gradients, checkable against finite differences with the noise held fixed.
+
+Non-finite handling (one rule for every kernel): a chain whose proposal is non-finite, whose
+log density or gradient there is NaN/±inf, or (HMC) whose energy error exceeds the divergence
+threshold is *diverging*. Its proposal is replaced by its current position (y = x, with x's
+log density and gradient), its log acceptance ratio is -inf, and it is never accepted. The
+proposal map of a diverging chain is therefore the identity: it contributes nothing to
+φ-gradients and passes its cotangent straight through to x.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validation import as_generator, as_particles
+from ..errors import InputError, ModelError
+
+
+@dataclass
+class State:
+    """Population state: positions ``x`` (n, d), ``logp`` (n,) and ``grad`` (n, d) of log p there.
+
+    For minibatch kernels (SGLD, Learned with ``batch_size``) ``logp``/``grad`` after a step are
+    the model's unbiased minibatch estimates; ``init`` always uses the full data."""
+
+    x: np.ndarray
+    logp: np.ndarray
+    grad: np.ndarray
+
+
+@dataclass
+class Noise:
+    """All randomness of one step.
+
+    ``xi`` (n, d) standard normal (proposal noise / HMC momentum); ``log_u`` (n,) log-uniforms
+    for the accept test (Metropolis kernels, else None); ``jitter`` (n,) uniforms on (0, 1]
+    (jittered HMC, else None); ``batch_seed`` int seeding the minibatch draw (minibatch
+    kernels, else None)."""
+
+    xi: np.ndarray
+    log_u: np.ndarray | None = None
+    jitter: np.ndarray | None = None
+    batch_seed: int | None = None
+
+
+@dataclass
+class Proposal:
+    """One proposal per chain. ``log_accept_ratio`` is 0 for unadjusted kernels and -inf for
+    diverging chains; ``energy``/``energy_x`` are the Hamiltonians at the proposal / current
+    point (HMC only, else None); ``cache`` holds the intermediates the VJPs need."""
+
+    y: np.ndarray
+    logp_y: np.ndarray
+    grad_y: np.ndarray
+    log_accept_ratio: np.ndarray
+    n_grad: np.ndarray
+    diverging: np.ndarray
+    energy: np.ndarray | None = None
+    energy_x: np.ndarray | None = None
+    cache: dict = field(default_factory=dict)
+
+
+@dataclass
+class Info:
+    """Per-chain statistics of one step (all (n,) arrays; ``energy`` None unless HMC)."""
+
+    acceptance_rate: np.ndarray
+    accepted: np.ndarray
+    diverging: np.ndarray
+    energy: np.ndarray | None
+    n_grad: np.ndarray
+    log_accept_ratio: np.ndarray
+
+
+def model_dim(model):
+    d = getattr(model, "dim", None)
+    if not isinstance(d, (int, np.integer)) or d < 1:
+        raise InputError(f"model.dim must be a positive integer; got {d!r}.")
+    return int(d)
+
+
+def evaluate(model, Y, active=None, batch=None):
+    """log p and its gradient at the rows of Y that are finite (and ``active``, if given).
+
+    Returns ``lp`` (n,), ``g`` (n, d), ``ok`` (n,) bool and ``evaluated`` (n,) bool. Rows not
+    evaluated or with non-finite output get lp = -inf, g = 0 and ok = False, so nothing
+    non-finite leaves this function. The model is never called with non-finite positions."""
+    n, d = Y.shape
+    todo = np.isfinite(Y).all(axis=1)
+    if active is not None:
+        todo &= active
+    lp = np.full(n, -np.inf)
+    g = np.zeros((n, d))
+    ok = np.zeros(n, dtype=bool)
+    idx = np.flatnonzero(todo)
+    if idx.size:
+        sub = Y if idx.size == n else Y[idx]
+        if batch is None:
+            lp_s, g_s = model.logp_and_grad(sub)
+        else:
+            lp_s, g_s = model.logp_and_grad(sub, batch=batch)
+        lp_s = np.asarray(lp_s, dtype=np.float64)
+        g_s = np.asarray(g_s, dtype=np.float64)
+        if lp_s.shape != (idx.size,) or g_s.shape != (idx.size, d):
+            raise ModelError(
+                f"model.logp_and_grad returned shapes {lp_s.shape} and {g_s.shape} for "
+                f"{idx.size} points in {d} dimensions; expected ({idx.size},) and ({idx.size}, {d})."
+            )
+        with np.errstate(invalid="ignore"):
+            good = np.isfinite(lp_s) & np.isfinite(g_s).all(axis=1)
+        sel = idx[good]
+        lp[sel] = lp_s[good]
+        g[sel] = g_s[good]
+        ok[sel] = True
+    return lp, g, ok, todo
+
+
+def hvp_rows(model, X, V, rows):
+    """Row-wise Hessian-vector products H(xᵢ) vᵢ for the rows where ``rows`` is True, 0 elsewhere."""
+    out = np.zeros_like(V)
+    idx = np.flatnonzero(rows)
+    if idx.size == X.shape[0]:
+        out[:] = model.hvp(X, V)
+    elif idx.size:
+        out[idx] = model.hvp(X[idx], V[idx])
+    return out
+
+
+def minibatch(model, batch_size, batch_seed):
+    """Sorted minibatch indices drawn without replacement, or None for the full gradient
+    (no ``batch_size``, a model without ``n_data``, or a batch covering all the data)."""
+    n_data = getattr(model, "n_data", None)
+    if batch_size is None or n_data is None or batch_size >= n_data:
+        return None
+    rng = np.random.default_rng(batch_seed)
+    return np.sort(rng.choice(int(n_data), size=batch_size, replace=False))
+
+
+class Transition:
+    """Base class. Subclasses set ``name`` and ``metropolis`` and implement ``n_params``,
+    ``init_params``, ``describe``, ``propose`` and ``proposal_vjp`` (see docs/architecture.md).
+
+    Kernels are stateless: φ is passed to every call as a flat float64 vector."""
+
+    name = "transition"
+    metropolis = False
+    batch_size = None
+    _jittered = False
+
+    # ---- parameters ---------------------------------------------------------------------
+    def n_params(self, dim):
+        """Length p of φ for a model of dimension ``dim``."""
+        raise NotImplementedError
+
+    def init_params(self, model, X=None, step_size=None):
+        raise NotImplementedError
+
+    def describe(self, phi):
+        raise NotImplementedError
+
+    def set_step_size(self, phi, eps):
+        raise NotImplementedError(f"the {self.name} kernel has no step-size parameter.")
+
+    def set_inv_mass(self, phi, M):
+        raise NotImplementedError(f"the {self.name} kernel has no preconditioner.")
+
+    def proposal_entropy(self, phi, dim=None):
+        raise NotImplementedError(
+            f"the {self.name} proposal has no closed-form entropy; estimate its φ-gradient "
+            "with a score estimator on the (x, y) pairs instead."
+        )
+
+    # ---- moving -------------------------------------------------------------------------
+    def init(self, model, X):
+        """State at positions X (n, d), with the full-data log density and gradient."""
+        d = model_dim(model)
+        X = as_particles(X, name="X", min_rows=1, dim=d)
+        lp, g, ok, _ = evaluate(model, X)
+        if not ok.all():
+            bad = np.flatnonzero(~ok)
+            raise ModelError(
+                f"the log density or its gradient is not finite at {bad.size} starting "
+                f"position(s) (first: row {bad[0]}); start the chains inside the support."
+            )
+        return State(x=X, logp=lp, grad=g)
+
+    def draw_noise(self, n, d, rng):
+        """All randomness of one step for n chains in d dimensions (see :class:`Noise`)."""
+        if int(n) != n or n < 1 or int(d) != d or d < 1:
+            raise InputError(f"n and d must be positive integers; got n={n!r}, d={d!r}.")
+        rng = as_generator(rng)
+        n, d = int(n), int(d)
+        xi = rng.standard_normal((n, d))
+        log_u = np.log(rng.random(n)) if self.metropolis else None
+        jitter = 1.0 - rng.random(n) if self._jittered else None
+        batch_seed = int(rng.integers(2**63 - 1)) if self.batch_size is not None else None
+        return Noise(xi=xi, log_u=log_u, jitter=jitter, batch_seed=batch_seed)
+
+    def accept(self, state, proposal, noise):
+        """Metropolis test with the noise's uniforms (unadjusted: accept unless diverging)."""
+        logr = proposal.log_accept_ratio
+        live = ~proposal.diverging
+        if self.metropolis:
+            accepted = live & (noise.log_u < logr)
+        else:
+            accepted = live
+        with np.errstate(over="ignore"):
+            acc_rate = np.where(live, np.exp(np.minimum(logr, 0.0)), 0.0)
+        a = accepted[:, None]
+        new = State(
+            x=np.where(a, proposal.y, state.x),
+            logp=np.where(accepted, proposal.logp_y, state.logp),
+            grad=np.where(a, proposal.grad_y, state.grad),
+        )
+        energy = None
+        if proposal.energy is not None:
+            energy = np.where(accepted, proposal.energy, proposal.energy_x)
+        info = Info(
+            acceptance_rate=acc_rate,
+            accepted=accepted,
+            diverging=proposal.diverging.copy(),
+            energy=energy,
+            n_grad=proposal.n_grad.copy(),
+            log_accept_ratio=logr.copy(),
+        )
+        return new, info
+
+    def step(self, model, state, phi, rng):
+        """One move of the whole population: ``draw_noise``, ``propose``, ``accept``."""
+        n, d = state.x.shape
+        noise = self.draw_noise(n, d, rng)
+        return self.accept(state, self.propose(model, state, phi, noise), noise)
+
+    def propose(self, model, state, phi, noise):
+        raise NotImplementedError
+
+    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y):
+        raise NotImplementedError
+
+    def log_ratio_vjp(self, model, state, phi, noise, proposal, cot_r):
+        raise NotImplementedError(
+            f"the {self.name} kernel is unadjusted (no accept/reject step), so it has no "
+            "log acceptance ratio to differentiate."
+        )
+
+    # ---- checks -------------------------------------------------------------------------
+    def _check_phi(self, phi, dim):
+        phi = np.asarray(phi, dtype=np.float64)
+        p = self.n_params(dim)
+        if phi.shape != (p,):
+            raise InputError(
+                f"phi must be a 1-D array of length {p} for {self!r} in {dim} dimensions; got "
+                f"shape {phi.shape}. Build it with init_params(model)."
+            )
+        if not np.all(np.isfinite(phi)):
+            raise InputError("phi contains NaN or inf; pass finite kernel parameters.")
+        return phi
+
+    def _check_state(self, model, state):
+        d = model_dim(model)
+        x = state.x
+        if x.ndim != 2 or x.shape[1] != d:
+            raise InputError(
+                f"state.x must have shape (n_chains, {d}); got {x.shape}. Build the state with "
+                "init(model, X)."
+            )
+        n = x.shape[0]
+        if state.logp.shape != (n,) or state.grad.shape != (n, d):
+            raise InputError(
+                f"state.logp / state.grad have shapes {state.logp.shape} / {state.grad.shape}; "
+                f"expected ({n},) and ({n}, {d}). Build the state with init(model, X)."
+            )
+        return n, d
+
+    def _check_noise(self, noise, n, d):
+        if noise.xi.shape != (n, d):
+            raise InputError(
+                f"noise.xi has shape {noise.xi.shape} but the state has {n} chains in {d} "
+                "dimensions; draw it with draw_noise(n, d, rng)."
+            )
+        needs = {
+            "log_u": self.metropolis,
+            "jitter": self._jittered,
+        }
+        for key, needed in needs.items():
+            val = getattr(noise, key)
+            if needed and (val is None or np.shape(val) != (n,)):
+                raise InputError(
+                    f"noise.{key} must be an array of shape ({n},) for {self!r}; draw the noise "
+                    "with this kernel's draw_noise."
+                )
+        if self.batch_size is not None and noise.batch_seed is None:
+            raise InputError(
+                f"noise.batch_seed is missing for minibatch kernel {self!r}; draw the noise "
+                "with this kernel's draw_noise."
+            )
+
+    @staticmethod
+    def _check_cot(cot, shape, name):
+        cot = np.asarray(cot, dtype=np.float64)
+        if cot.shape != shape:
+            raise InputError(f"{name} must have shape {shape}; got {cot.shape}.")
+        if not np.all(np.isfinite(cot)):
+            raise InputError(f"{name} contains NaN or inf; pass a finite cotangent.")
+        return cot

@@ -1,0 +1,232 @@
+"""Hamiltonian Monte Carlo with leapfrog integration and reverse-mode derivatives through it.
+
+Inverse mass matrix M = L Lᵀ. The momentum is kept in whitened form v = Lᵀp ~ N(0, I), so the
+kinetic energy is ½‖v‖² and no triangular solve is ever needed. One leapfrog step of size h:
+
+    v ← v + (h/2) Lᵀ∇log p(x);   x ← x + h L v;   v ← v + (h/2) Lᵀ∇log p(x).
+
+Integration time per chain (u ~ U(0, 1] from the noise when ``jitter``):
+
+- ``n_steps`` mode, φ = [log ε, θ]: h = ε, n_steps leapfrog steps; with jitter ceil(2u·n_steps)
+  steps (integration time uniform on (0, 2·n_steps·ε] in distribution, mean ≈ n_steps·ε).
+- ``trajectory_length`` mode, φ = [log ε, θ, log T]: time Tᵢ = T (or 2uT with jitter),
+  Lᵢ = min(ceil(Tᵢ/ε), max_steps) steps of h = Tᵢ/Lᵢ ≤ ε, so the integration time is exactly
+  Tᵢ and y is differentiable in log T. ε enters only through the integer Lᵢ, so ∂/∂log ε is
+  zero in this mode: adapt ε by acceptance (dual averaging), T and M by gradient.
+
+A chain diverges, and stops integrating, when its energy error H(x, v) − H(x₀, ξ) exceeds
+``max_energy_error`` or turns non-finite at any leapfrog step (see :mod:`.base` for what a
+diverging chain proposes). ``n_grad`` counts the leapfrog gradient evaluations actually made.
+
+The VJPs run the leapfrog backwards over the stored trajectory (O(steps·n·d) memory) with
+one Hessian-vector product per leapfrog step (plus one at x₀ for the x-derivative).
+"""
+
+import numpy as np
+
+from .._validation import positive_float
+from ..errors import HyperparameterError, InputError
+from .base import Proposal, evaluate, hvp_rows
+from .precond import L_rows, LT_rows
+from .preconditioned import PreconditionedTransition
+
+
+def _sqnorm(V):
+    return np.einsum("ij,ij->i", V, V)
+
+
+class HMC(PreconditionedTransition):
+    """HMC(precond="diag"|"dense", n_steps=10 | trajectory_length=T, jitter=None).
+
+    Give at most one of ``n_steps`` (fixed number of leapfrog steps; default 10) and
+    ``trajectory_length`` (initial integration time T, tuned as log T in φ). ``jitter``
+    defaults to True in trajectory mode and False in n_steps mode. ``max_steps`` caps the
+    leapfrog steps of one proposal in trajectory mode. Default initial ε = d^(-1/4)."""
+
+    name = "hmc"
+    metropolis = True
+
+    def __init__(self, precond="diag", n_steps=None, trajectory_length=None, jitter=None,
+                 max_steps=1024, max_energy_error=1000.0):
+        super().__init__(precond)
+        if n_steps is not None and trajectory_length is not None:
+            raise HyperparameterError(
+                "give either n_steps (fixed leapfrog steps) or trajectory_length (tuned "
+                "integration time), not both."
+            )
+        if trajectory_length is None:
+            n_steps = 10 if n_steps is None else n_steps
+            if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
+                raise HyperparameterError(f"n_steps must be a positive integer; got {n_steps!r}.")
+            self.n_steps = int(n_steps)
+            self.trajectory_length = None
+        else:
+            self.n_steps = None
+            self.trajectory_length = positive_float(trajectory_length, "trajectory_length")
+        self.jitter = bool(self.trajectory_length is not None if jitter is None else jitter)
+        if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
+            raise HyperparameterError(f"max_steps must be a positive integer; got {max_steps!r}.")
+        self.max_steps = int(max_steps)
+        self.max_energy_error = positive_float(max_energy_error, "max_energy_error")
+        self._n_extra = 0 if self.trajectory_length is None else 1
+        self._jittered = self.jitter
+
+    def __repr__(self):
+        mode = (f"n_steps={self.n_steps}" if self.trajectory_length is None
+                else f"trajectory_length={self.trajectory_length!r}")
+        return f"HMC(precond={self.precond!r}, {mode}, jitter={self.jitter})"
+
+    def _default_step_size(self, dim):
+        return dim ** (-0.25)
+
+    def _extra_init(self, dim):
+        if self.trajectory_length is None:
+            return np.zeros(0)
+        return np.array([np.log(self.trajectory_length)])
+
+    def describe(self, phi, dim=None):
+        """{"step_size", "inv_mass_diag" | "inv_mass", "n_steps" | "trajectory_length", "jitter"}."""
+        out = super().describe(phi, dim)
+        if self.trajectory_length is None:
+            out["n_steps"] = self.n_steps
+        else:
+            out["trajectory_length"] = float(np.exp(phi[-1]))
+        out["jitter"] = self.jitter
+        return out
+
+    def _schedule(self, phi, noise, n):
+        """Per-chain number of steps (n,) int and step size h (n,)."""
+        eps = np.exp(phi[0])
+        u = noise.jitter if self.jitter else np.ones(n)
+        if self.trajectory_length is None:
+            steps = np.full(n, self.n_steps) if not self.jitter else np.clip(
+                np.ceil(2.0 * u * self.n_steps), 1, 2 * self.n_steps)
+            return steps.astype(np.int64), np.full(n, eps)
+        T = np.exp(phi[-1]) * (2.0 * u if self.jitter else u)
+        steps = np.clip(np.ceil(T / eps), 1, self.max_steps).astype(np.int64)
+        return steps, T / steps
+
+    def propose(self, model, state, phi, noise):
+        """Leapfrog trajectories of all chains (vectorised; finished or diverged chains idle)."""
+        n, d = self._check_state(model, state)
+        phi = self._check_phi(phi, d)
+        self._check_noise(noise, n, d)
+        _, theta, _ = self._split(phi, d)
+        F = self._pre(d).factor(theta)
+        steps, h = self._schedule(phi, noise, n)
+        K = int(steps.max())
+        hs = np.where(np.arange(K)[:, None] < steps[None, :], h[None, :], 0.0)  # (K, n)
+        xs = np.empty((K + 1, n, d))
+        gs = np.empty((K + 1, n, d))
+        vhs = np.empty((K, n, d))
+        xs[0], gs[0] = state.x, state.grad
+        lp = state.logp.copy()
+        H0 = -lp + 0.5 * _sqnorm(noise.xi)
+        live = np.ones(n, dtype=bool)
+        n_grad = np.zeros(n, dtype=np.int64)
+        v = noise.xi + (0.5 * hs[0])[:, None] * LT_rows(F, gs[0])
+        for k in range(K):
+            move = hs[k] > 0
+            vhs[k] = v
+            with np.errstate(over="ignore", invalid="ignore"):
+                x_new = xs[k] + hs[k][:, None] * L_rows(F, v)
+                lp_new, g_new, ok, evaluated = evaluate(model, x_new, active=move)
+                n_grad += evaluated
+                err = -lp_new + 0.5 * _sqnorm(v + (0.5 * hs[k])[:, None] * LT_rows(F, g_new)) - H0
+            bad = move & ~(ok & (err <= self.max_energy_error))
+            if bad.any():
+                live &= ~bad
+                hs[k:, bad] = 0.0
+            keep = (move & ~bad)[:, None]
+            xs[k + 1] = np.where(keep, x_new, xs[k])
+            gs[k + 1] = np.where(keep, g_new, gs[k])
+            lp = np.where(keep[:, 0], lp_new, lp)
+            h_next = hs[k + 1] if k + 1 < K else 0.0
+            with np.errstate(over="ignore", invalid="ignore"):
+                v = v + (0.5 * (hs[k] + h_next))[:, None] * LT_rows(F, gs[k + 1])
+        vK2 = _sqnorm(v)
+        with np.errstate(over="ignore", invalid="ignore"):
+            energy = -lp + 0.5 * vK2
+            logr = H0 - energy
+        live &= np.isfinite(logr)
+        div = ~live
+        y, g_y = xs[K].copy(), gs[K].copy()
+        if div.any():
+            y[div], g_y[div], lp[div] = state.x[div], state.grad[div], state.logp[div]
+            energy[div], logr[div] = H0[div], -np.inf
+            v[div] = 0.0
+        return Proposal(
+            y=y, logp_y=lp, grad_y=g_y, log_accept_ratio=logr, n_grad=n_grad, diverging=div,
+            energy=energy, energy_x=H0,
+            cache={"xs": xs, "gs": gs, "vhs": vhs, "hs": hs, "v": v},
+        )
+
+    def _backward(self, model, phi, d, proposal, xbar, vbar, need_x):
+        """Reverse pass through the stored leapfrog. xbar, vbar: adjoints of the final (x, v)
+        (rows of diverging chains must be zero). Returns (∂/∂φ, adjoint of x₀ or None)."""
+        c = proposal.cache
+        xs, gs, vhs, hs = c["xs"], c["gs"], c["vhs"], c["hs"]
+        K = hs.shape[0]
+        live = ~proposal.diverging
+        pre = self._pre(d)
+        _, theta, _ = self._split(phi, d)
+        F = pre.factor(theta)
+        glog = 0.0  # Σ over chains and steps of ∂/∂ log h
+        G = 0.0
+        xbar = xbar.copy()
+        vbar = vbar.copy()
+        for k in range(K, 0, -1):
+            coef = 0.5 * (hs[k - 1] + (hs[k] if k < K else 0.0))  # kick at x_k
+            rows = (coef > 0) & live
+            if rows.any():
+                glog += np.einsum("i,ij,ij->", coef, vbar, LT_rows(F, gs[k]))
+                G = G + pre.outer(coef[:, None] * gs[k], vbar)
+                xbar += coef[:, None] * hvp_rows(model, xs[k], L_rows(F, vbar), rows)
+            hk = hs[k - 1][:, None]  # drift x_k = x_{k-1} + h L v_{k-1/2}
+            vbar += hk * LT_rows(F, xbar)
+            glog += np.einsum("ij,ij->", hk * xbar, L_rows(F, vhs[k - 1]))
+            G = G + pre.outer(hk * xbar, vhs[k - 1])
+        coef = 0.5 * hs[0]
+        glog += np.einsum("i,ij,ij->", coef, vbar, LT_rows(F, gs[0]))
+        G = G + pre.outer(coef[:, None] * gs[0], vbar)
+        dx = None
+        if need_x:
+            dx = xbar + coef[:, None] * hvp_rows(model, xs[0], L_rows(F, vbar), (coef > 0) & live)
+        dstep = np.zeros(1)
+        if self.trajectory_length is None:
+            dstep[0] = glog  # h = ε
+            extra = np.zeros(0)
+        else:
+            extra = np.array([glog])  # h = T_i / L_i ∝ T with L_i fixed
+        return np.concatenate([dstep, pre.grad(F, G), extra]), dx
+
+    def _setup(self, model, state, phi, noise, proposal):
+        n, d = self._check_state(model, state)
+        phi = self._check_phi(phi, d)
+        self._check_noise(noise, n, d)
+        if proposal.y.shape != (n, d) or "hs" not in proposal.cache:
+            raise InputError(
+                "proposal does not match this state and kernel; pass the proposal that this "
+                "kernel's propose() returned for this state."
+            )
+        return n, d, phi
+
+    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y):
+        """(∂/∂φ, ∂/∂x) of Σᵢ cot_yᵢ · yᵢ through the leapfrog trajectory, noise fixed."""
+        n, d, phi = self._setup(model, state, phi, noise, proposal)
+        cot_y = self._check_cot(cot_y, (n, d), "cot_y")
+        div = proposal.diverging
+        xbar = np.where(div[:, None], 0.0, cot_y)
+        dphi, dx = self._backward(model, phi, d, proposal, xbar, np.zeros((n, d)), need_x=True)
+        dx[div] = cot_y[div]
+        return dphi, dx
+
+    def log_ratio_vjp(self, model, state, phi, noise, proposal, cot_r):
+        """∂/∂φ of Σᵢ cot_rᵢ log rᵢ, log r = log p(y) − ½‖v_L‖² − H(x, ξ), through the
+        trajectory (x and noise fixed)."""
+        n, d, phi = self._setup(model, state, phi, noise, proposal)
+        cot_r = self._check_cot(cot_r, (n,), "cot_r")
+        rho = np.where(proposal.diverging, 0.0, cot_r)[:, None]
+        xbar = rho * proposal.grad_y
+        vbar = -rho * proposal.cache["v"]
+        return self._backward(model, phi, d, proposal, xbar, vbar, need_x=False)[0]

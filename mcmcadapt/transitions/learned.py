@@ -1,0 +1,157 @@
+"""The learned coordinate-wise sampler of Li & Turner (2018, Sec. 4.2), unadjusted.
+
+    y_j = x_j + ζ Δ_φ(x_j, g_j) + σ_φ(x_j, g_j) ξ_j,   g = ∇log p(x),  ξ ~ N(0, I),
+
+applied to every coordinate j with the same tiny network: inputs (x_j, g_j), one hidden layer
+of H softplus units a = softplus(w_x x_j + w_g g_j + b), a linear drift head Δ = aᵀw_Δ + b_Δ and
+a variance head σ² = softplus(aᵀw_σ + b_σ). The paper's variance head is a ReLU; softplus is
+used instead because a ReLU that goes negative on all inputs kills its gradient and makes σ = 0
+non-differentiable. φ holds only network weights, so it transfers across dimensions:
+
+    φ = [w_x (H), w_g (H), b (H), w_Δ (H), b_Δ, w_σ (H), b_σ],   p = 5H + 2.
+
+``init_params`` starts from the Langevin step y = x + s g + √(2s) ξ (s = step_size, default ζ):
+two hidden units compute softplus(g) − softplus(−g) = g exactly, the other units start with
+seeded random input weights and zero output weights.
+"""
+
+import numpy as np
+from scipy.special import expit
+
+from .._validation import as_particles, positive_float
+from ..errors import HyperparameterError, InputError
+from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim
+
+
+def _softplus(z):
+    """softplus(z) = log(1 + eᶻ), stably and ~3× faster than np.logaddexp(0, z)."""
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+
+class Learned(Transition):
+    """Learned(hidden=20, zeta=1e-5, batch_size=None, seed=0); ``seed`` fixes the random
+    initial input weights of ``init_params``; ``batch_size`` evaluates the gradient at y on a
+    minibatch as SGLD does (None: full data)."""
+
+    name = "learned"
+    metropolis = False
+
+    def __init__(self, hidden=20, zeta=1e-5, batch_size=None, seed=0):
+        if isinstance(hidden, bool) or int(hidden) != hidden or hidden < 2:
+            raise HyperparameterError(
+                f"hidden must be an integer >= 2 (two units represent the Langevin drift); got {hidden!r}."
+            )
+        self.hidden = int(hidden)
+        self.zeta = positive_float(zeta, "zeta")
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+            raise HyperparameterError(f"batch_size must be a positive integer or None; got {batch_size!r}.")
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.seed = seed
+
+    def __repr__(self):
+        return f"Learned(hidden={self.hidden}, zeta={self.zeta!r}, batch_size={self.batch_size!r})"
+
+    def n_params(self, dim=None):
+        return 5 * self.hidden + 2
+
+    def _unpack(self, phi):
+        H = self.hidden
+        return (phi[:H], phi[H:2 * H], phi[2 * H:3 * H], phi[3 * H:4 * H], phi[4 * H],
+                phi[4 * H + 1:5 * H + 1], phi[5 * H + 1])
+
+    def init_params(self, model, X=None, step_size=None):
+        d = model_dim(model)
+        if X is not None:
+            as_particles(X, name="X", min_rows=1, dim=d)
+        s = self.zeta if step_size is None else positive_float(step_size, "step_size")
+        H = self.hidden
+        rng = np.random.default_rng(self.seed)
+        w_x, w_g, b = rng.standard_normal((3, H))
+        w_x[:2], w_g[:2], b[:2] = 0.0, (1.0, -1.0), 0.0
+        w_d = np.zeros(H)
+        w_d[:2] = (s / self.zeta, -s / self.zeta)
+        b_v = np.log(np.expm1(2.0 * s))  # softplus⁻¹(2s)
+        return np.concatenate([w_x, w_g, b, w_d, [0.0], np.zeros(H), [b_v]])
+
+    def describe(self, phi, dim=None):
+        """{"step_size": ζ (the drift multiplier), "zeta", "hidden", and the named weights}."""
+        phi = self._check_phi(phi, dim)
+        w_x, w_g, b, w_d, b_d, w_v, b_v = self._unpack(phi)
+        return {"step_size": self.zeta, "zeta": self.zeta, "hidden": self.hidden,
+                "w_x": w_x.copy(), "w_g": w_g.copy(), "b": b.copy(), "w_drift": w_d.copy(),
+                "b_drift": float(b_d), "w_var": w_v.copy(), "b_var": float(b_v)}
+
+    def _net(self, phi, x, g):
+        """Per-coordinate forward pass on flattened inputs (N,): returns drift, sd and the
+        intermediates (z, a, u, sd) for the backward pass."""
+        w_x, w_g, b, w_d, b_d, w_v, b_v = self._unpack(phi)
+        z = np.outer(x, w_x) + np.outer(g, w_g) + b
+        a = _softplus(z)
+        drift = a @ w_d + b_d
+        u = a @ w_v + b_v
+        sd = np.sqrt(_softplus(u))
+        return drift, sd, (z, a, u, sd)
+
+    def _net_vjp(self, phi, x, g, inter, d_drift, d_sd):
+        """Adjoints (φ, x inputs, g inputs) of the per-coordinate network."""
+        w_x, w_g, b, w_d, b_d, w_v, b_v = self._unpack(phi)
+        z, a, u, sd = inter
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # dσ/du = sigmoid(u) / (2σ); its u → −∞ limit is e^{u/2}/2 (avoids 0/0)
+            dsd_du = np.where(u < -30.0, 0.5 * np.exp(0.5 * np.minimum(u, 0.0)), 0.5 * expit(u) / sd)
+        d_u = d_sd * dsd_du
+        d_a = np.outer(d_drift, w_d) + np.outer(d_u, w_v)
+        d_z = d_a * expit(z)
+        dphi = np.concatenate([
+            d_z.T @ x, d_z.T @ g, d_z.sum(axis=0),
+            a.T @ d_drift, [d_drift.sum()], a.T @ d_u, [d_u.sum()],
+        ])
+        return dphi, d_z @ w_x, d_z @ w_g
+
+    def propose(self, model, state, phi, noise):
+        """One update per chain; one gradient evaluation per chain (at y)."""
+        n, d = self._check_state(model, state)
+        phi = self._check_phi(phi, d)
+        self._check_noise(noise, n, d)
+        drift, sd, _ = self._net(phi, state.x.ravel(), state.grad.ravel())
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = state.x + (self.zeta * drift + sd * noise.xi.ravel()).reshape(n, d)
+            batch = minibatch(model, self.batch_size, noise.batch_seed)
+            lp_y, g_y, ok, evaluated = evaluate(model, y, batch=batch)
+        div = ~ok
+        logr = np.zeros(n)
+        if div.any():
+            y[div], lp_y[div], g_y[div] = state.x[div], state.logp[div], state.grad[div]
+            logr[div] = -np.inf
+        return Proposal(y=y, logp_y=lp_y, grad_y=g_y, log_accept_ratio=logr,
+                        n_grad=evaluated.astype(np.int64), diverging=div)
+
+    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y):
+        """(∂/∂φ, ∂/∂x) of Σᵢ cot_yᵢ · yᵢ, noise fixed. The x-derivative goes through the
+        network's x input directly and through its g input by one HVP per chain."""
+        n, d = self._check_state(model, state)
+        phi = self._check_phi(phi, d)
+        self._check_noise(noise, n, d)
+        cot_y = self._check_cot(cot_y, (n, d), "cot_y")
+        if proposal.y.shape != (n, d):
+            raise InputError("proposal does not match this state; pass the proposal propose() returned.")
+        live = ~proposal.diverging
+        C = cot_y * live[:, None]
+        x, g = state.x.ravel(), state.grad.ravel()
+        _, _, inter = self._net(phi, x, g)
+        c = C.ravel()
+        dphi, dxin, dgin = self._net_vjp(phi, x, g, inter, self.zeta * c, c * noise.xi.ravel())
+        dx = cot_y + dxin.reshape(n, d) + hvp_rows(model, state.x, dgin.reshape(n, d), live)
+        return dphi, dx
+
+    def _check_phi(self, phi, dim):
+        phi = np.asarray(phi, dtype=np.float64)
+        p = self.n_params()
+        if phi.shape != (p,):
+            raise InputError(
+                f"phi must be a 1-D array of length {p} (5·hidden + 2) for {self!r}; got shape "
+                f"{phi.shape}. Build it with init_params(model)."
+            )
+        if not np.all(np.isfinite(phi)):
+            raise InputError("phi contains NaN or inf; pass finite network weights.")
+        return phi
