@@ -1,0 +1,99 @@
+"""Bayesian logistic regression with a N(0, I) prior on every weight (intercept included)."""
+
+import numpy as np
+from numba import njit, prange
+from scipy.special import expit
+
+from ...datasets import load as load_dataset
+from ...datasets import standardize_stats
+from ...errors import InputError
+from ..model import Model
+from ._threads import run_kernel
+from ._vexp import vexp
+
+
+@njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
+def _loglik_grad(B, X, y, scale):
+    """scale·Σ_j [y_j η_j - log(1 + e^η_j)], η = X β, and its gradient, for each row β of B.
+
+    Fused over the data, so memory is O(n·d) rather than the O(n·N) of a GEMM formulation;
+    softplus and sigmoid share one vectorised exp(-|η|) per datum.
+    """
+    n, d = B.shape
+    m = X.shape[0]
+    ll = np.zeros(n)
+    g = np.zeros((n, d))
+    for i in prange(n):
+        b = B[i]
+        gi = g[i]
+        eta = np.empty(m)
+        neg_abs = np.empty(m)
+        e = np.empty(m)
+        kbuf = np.empty(m, dtype=np.int64)
+        for j in range(m):
+            xj = X[j]
+            s = 0.0
+            for k in range(d):
+                s += xj[k] * b[k]
+            eta[j] = s
+            neg_abs[j] = -abs(s)
+        vexp(neg_abs, e, kbuf)
+        acc = 0.0
+        for j in range(m):
+            p = 1.0 / (1.0 + e[j])  # sigmoid(|eta|)
+            acc += y[j] * eta[j] - max(eta[j], 0.0) - np.log1p(e[j])
+            r = scale * (y[j] - (p if eta[j] >= 0.0 else e[j] * p))
+            xj = X[j]
+            for k in range(d):
+                gi[k] += r * xj[k]
+        ll[i] = scale * acc
+    return ll, g
+
+
+def logistic_regression(X, y, name="logistic", standardize=True):
+    """Posterior of β in y_j ~ Bernoulli(sigmoid(x̃_jᵀβ)), β ~ N(0, I), x̃_j = [1, x_j].
+
+    X (N, p) features, y (N,) in {0, 1}. With ``standardize`` the features are first scaled
+    to zero mean and unit population (ddof = 0) variance. The parameter vector ``beta``
+    (p + 1,) has the intercept first. Supports minibatches (``n_data = N``) and exact
+    Hessian-vector products. The log density is the normalised log joint.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise InputError(f"X must be (N, p) and y (N,); got {X.shape} and {y.shape}.")
+    if not np.all((y == 0) | (y == 1)):
+        raise InputError("y must contain only 0 and 1.")
+    if standardize:
+        mean, scale = standardize_stats(X)
+        X = (X - mean) / scale
+    design = np.ascontiguousarray(np.column_stack([np.ones(X.shape[0]), X]))
+    N, d = design.shape
+    prior_const = -0.5 * d * np.log(2 * np.pi)
+
+    def data(batch):
+        if batch is None:
+            return design, y, 1.0
+        return design[batch], y[batch], N / batch.size
+
+    def logp_and_grad(B, batch=None):
+        Xb, yb, scale = data(batch)
+        ll, g = run_kernel(_loglik_grad, B.size * Xb.shape[0], B, Xb, yb, scale)
+        return ll + prior_const - 0.5 * np.einsum("ij,ij->i", B, B), g - B
+
+    def hvp(B, V, batch=None):
+        Xb, _, scale = data(batch)
+        p = expit(B @ Xb.T)
+        return -scale * ((p * (1.0 - p)) * (V @ Xb.T)) @ Xb - V
+
+    return Model(logp_and_grad, d, names=[("beta", (d,))], hvp=hvp, name=name, n_data=N)
+
+
+def logistic_dataset(dataset, root=None):
+    """Logistic regression on a named data set (``"german"``, ``"caravan"``, ``"breast-cancer"``),
+    all rows, features standardised over the whole data."""
+    ds = load_dataset(dataset, root=root, test_fraction=0.0)
+    if ds.task != "classification":
+        raise InputError(f"data set {dataset!r} is not a binary classification set.")
+    return logistic_regression(ds.X_train, ds.y_train, name=f"logistic-{dataset}",
+                               standardize=False)
