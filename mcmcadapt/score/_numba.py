@@ -49,7 +49,10 @@ def rbf_from_sqdist_inplace(D, inv_two_h2, rowsum):
 
 @nb.njit(cache=True, parallel=True, fastmath=False)
 def imq_from_sqdist_inplace(D, inv_h2, beta, K, W, rowsum_w):
-    """K <- (1 + D/h²)^β, W <- -2β/h² (1 + D/h²)^(β-1); rowsum_w[i] <- Σ_j W[i, j]. D unchanged."""
+    """K <- (1 + D/h²)^β, W <- -2β/h² (1 + D/h²)^(β-1); rowsum_w[i] <- Σ_j W[i, j].
+
+    K may be D itself (each entry is read before it is written); otherwise D is unchanged.
+    """
     n, m = D.shape
     c = -2.0 * beta * inv_h2
     for i in nb.prange(n):
@@ -81,3 +84,22 @@ def zero_upper(A):
     for i in range(n):
         for j in range(i + 1, n):
             A[i, j] = 0.0
+
+
+@nb.njit(cache=True)
+def upper_triangle_sample(D, step, offsets):
+    """Entries D[i, j], j > i, taking every ``step``-th column of row i from j = i + 1 +
+    offsets[i]: with step 1 and zero offsets, the whole strict upper triangle, row by row."""
+    n = D.shape[0]
+    count = 0
+    for i in range(n):
+        first = i + 1 + offsets[i]
+        if first < n:
+            count += (n - first + step - 1) // step
+    out = np.empty(count)
+    k = 0
+    for i in range(n):
+        for j in range(i + 1 + offsets[i], n, step):
+            out[k] = D[i, j]
+            k += 1
+    return out

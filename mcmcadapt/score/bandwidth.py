@@ -4,28 +4,34 @@
 * ``"median_log"``: the SVGD / reference-code convention, h² = ½·median(‖x_i − x_j‖²)/log(n + 1).
 
 Both read the squared-distance matrix the estimator computes anyway, so the heuristic costs a
-partial sort, not another pass over the data. Above ``MAX_PAIRS`` distinct pairs a fixed
-pseudo-random subset of pairs (seed 0, so fits are deterministic) stands in for all of them.
+partial sort, not another pass over the data. Above ``MAX_PAIRS`` distinct pairs an evenly
+spread, fixed subset of pairs (seed 0, so fits are deterministic) stands in for all of them.
+:func:`bandwidth_from_particles` serves callers without a distance matrix (e.g. the KSD),
+from at most ``MAX_POINTS`` particles.
 """
 
 import numpy as np
 
 from ..errors import DegenerateParticlesError
+from . import _numba
+from .kernels import sqdist
 
 MAX_PAIRS = 250_000
+MAX_POINTS = 1000
 RULES = ("median", "median_log")
 
 
 def _pair_sample(D):
+    """Off-diagonal entries of the symmetric D: all of them up to ``MAX_PAIRS``, else every
+    s-th entry of each row of the upper triangle from a pseudo-random start (seed 0), read in
+    memory order, so the sample costs one pass over at most MAX_PAIRS entries."""
     n = D.shape[0]
     npairs = n * (n - 1) // 2
     if npairs <= MAX_PAIRS:
-        return D[np.triu_indices(n, k=1)]
-    rng = np.random.default_rng(0)
-    i = rng.integers(0, n, size=2 * MAX_PAIRS)
-    j = rng.integers(0, n, size=2 * MAX_PAIRS)
-    keep = i != j
-    return D[i[keep][:MAX_PAIRS], j[keep][:MAX_PAIRS]]
+        return _numba.upper_triangle_sample(D, 1, np.zeros(n, dtype=np.int64))
+    step = -(-npairs // MAX_PAIRS)
+    offsets = np.random.default_rng(0).integers(0, step, size=n)
+    return _numba.upper_triangle_sample(D, step, offsets)
 
 
 def median_sqdist(D):
@@ -34,14 +40,12 @@ def median_sqdist(D):
     s = _pair_sample(D)
     m = s.size
     k = m // 2
+    part = np.partition(s, k)
+    upper = part[k]
     if m % 2:
-        part = np.partition(s, k)
-        med_sq, med = part[k], np.sqrt(part[k])
-    else:
-        part = np.partition(s, [k - 1, k])
-        med_sq = 0.5 * (part[k - 1] + part[k])
-        med = 0.5 * (np.sqrt(part[k - 1]) + np.sqrt(part[k]))
-    return float(med_sq), float(med)
+        return float(upper), float(np.sqrt(upper))
+    lower = part[:k].max()  # after partitioning at k, the (k−1)-th order statistic
+    return float(0.5 * (lower + upper)), float(0.5 * (np.sqrt(lower) + np.sqrt(upper)))
 
 
 def bandwidth_from_sqdist(D, rule="median"):
@@ -49,8 +53,22 @@ def bandwidth_from_sqdist(D, rule="median"):
 
     Raises :class:`DegenerateParticlesError` when (almost) all particles coincide.
     """
-    n = D.shape[0]
-    med_sq, med = median_sqdist(D)
+    return _from_medians(*median_sqdist(D), D.shape[0], rule)
+
+
+def bandwidth_from_particles(X, rule="median", max_points=MAX_POINTS):
+    """Length-scale h of particles X (n, d) by ``rule`` without an n×n matrix.
+
+    Above ``max_points`` particles a fixed subset (seed 0) stands in for all of them; the
+    rule still uses the full n (``"median_log"`` depends on it).
+    """
+    n = X.shape[0]
+    if n > max_points:
+        X = X[np.sort(np.random.default_rng(0).choice(n, size=max_points, replace=False))]
+    return _from_medians(*median_sqdist(sqdist(X)), n, rule)
+
+
+def _from_medians(med_sq, med, n, rule):
     if rule == "median":
         h = med
     elif rule == "median_log":

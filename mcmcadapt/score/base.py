@@ -4,6 +4,9 @@ Every estimator is configured in ``__init__`` (scikit-learn style: the arguments
 unchanged as attributes), fitted with :meth:`ScoreEstimator.fit`, and queried with
 :meth:`ScoreEstimator.gradients`. Fitted quantities end in an underscore.
 
+Threads: ``fit`` and ``gradients`` run under :func:`._threads.compute_threads` (by default one
+BLAS and one Numba thread; see that module for why and how to change it).
+
 Sign convention: ``gradients`` returns an estimate of ∇_x log q(x) (the score itself, not its
 negative). Bandwidth convention: the kernel length-scale h, see :mod:`mcmcadapt.score.kernels`.
 """
@@ -14,6 +17,7 @@ import numpy as np
 
 from .._validation import as_particles, positive_float
 from ..errors import DegenerateParticlesError, HyperparameterError, NotFittedError
+from ._threads import compute_threads
 from .bandwidth import RULES, bandwidth_from_sqdist
 from .kernels import KERNELS, Kernel, sqdist
 
@@ -84,6 +88,11 @@ class ScoreEstimator:
                     f"bandwidth must be a positive number or one of {RULES + (AUTO,)}, "
                     f"got {self.bandwidth!r}."
                 )
+            if self.bandwidth == AUTO and "bandwidth" not in self.auto_grids:
+                raise HyperparameterError(
+                    f"{type(self).__name__} cannot choose its bandwidth automatically; pass a "
+                    f"number or one of {RULES}."
+                )
         else:
             positive_float(self.bandwidth, "bandwidth")
         positive_float(self.bandwidth_scale, "bandwidth_scale")
@@ -107,18 +116,24 @@ class ScoreEstimator:
                 "a single point. Check that the chains are moving."
             )
         auto = self._auto_params()
-        if auto:
-            from .selection import select_hyperparameters
+        with compute_threads():
+            if auto:
+                from .selection import select_hyperparameters
 
-            chosen, record = select_hyperparameters(self, X, auto)
-            fitted = self.clone(**chosen)._fit_checked(X)
-            self.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
-            self.selection_ = record
-            return self
-        return self._fit_checked(X)
+                chosen, record = select_hyperparameters(self, X, auto)
+                fitted = self.clone(**chosen)._fit_checked(X)
+                self.__dict__.update(
+                    {k: v for k, v in fitted.__dict__.items() if k.endswith("_")}
+                )
+                self.selection_ = record
+                return self
+            return self._fit_checked(X)
 
-    def _fit_checked(self, X):
-        D = sqdist(X)
+    def _fit_checked(self, X, D=None):
+        """Fit on validated X; ``D`` = sqdist(X) when the caller has it already (the "auto"
+        search reuses one per split; it is handed over and may be overwritten)."""
+        if D is None:
+            D = sqdist(X)
         if isinstance(self.bandwidth, str):
             h = bandwidth_from_sqdist(D, self.bandwidth)
         else:
@@ -150,10 +165,10 @@ class ScoreEstimator:
         the rows of Y, shape (m, d), where the estimator defines an out-of-sample extension.
         """
         self._check_fitted()
-        if Y is None:
-            return self._gradients(None)
-        Y = as_particles(Y, "Y", min_rows=1, dim=self.dim_)
-        return self._gradients(Y)
+        if Y is not None:
+            Y = as_particles(Y, "Y", min_rows=1, dim=self.dim_)
+        with compute_threads():
+            return self._gradients(Y)
 
     def _gradients(self, Y):
         raise NotImplementedError

@@ -91,6 +91,14 @@ class Kernel:
         u = 1.0 + D / self.h**2
         return 4.0 * self.beta * (self.beta - 1.0) / self.h**4 * u ** (self.beta - 2.0)
 
+    def third_derivative(self, D):
+        """T = 8 f‴(D): ∇_r Δ_r f(‖r‖²) = r ((d + 2) V + D T) (used by curl-free kernels)."""
+        if self.name == "rbf":
+            return -self.value(D) / self.h**6
+        b = self.beta
+        u = 1.0 + D / self.h**2
+        return 8.0 * b * (b - 1.0) * (b - 2.0) / self.h**6 * u ** (b - 3.0)
+
     # -- matrices --
     def matrices(self, Y, X=None, keep_sqdist=False):
         """Kernel and gradient-weight matrices between rows of Y (m, d) and X (n, d).
@@ -109,7 +117,8 @@ class Kernel:
             K = D.copy() if keep_sqdist else D
             _numba.rbf_from_sqdist_inplace(K, 1.0 / (2.0 * self.h**2), rowsum)
             return KernelMatrices(K, K, 1.0 / self.h**2, rowsum, D if keep_sqdist else None)
-        K = np.empty_like(D)
+        # Without keep_sqdist K takes D's memory (the loop reads D[i, j] before writing it).
+        K = np.empty_like(D) if keep_sqdist else D
         W = np.empty_like(D)
         _numba.imq_from_sqdist_inplace(D, 1.0 / self.h**2, self.beta, K, W, rowsum)
         return KernelMatrices(K, W, 1.0, rowsum, D if keep_sqdist else None)
@@ -122,14 +131,21 @@ class Kernel:
 def sqdist(Y, X=None):
     """Squared Euclidean distances (m, n) by one GEMM: ‖y‖² + ‖x‖² − 2 y·x, clipped at 0.
 
-    With ``X=None`` the result is symmetric with an exact zero diagonal.
+    With ``X=None`` the result is symmetric with an exact zero diagonal. Both sets are first
+    shifted by the mean of the reference set (X, or Y when X is None): distances do not change,
+    but the cancellation in ‖y‖² + ‖x‖² − 2 y·x no longer grows with the distance of the
+    particles from the origin (posteriors far from 0 with a small spread).
     """
+    ref = Y if X is None else X
+    shift = ref.mean(axis=0)
+    Y = Y - shift
     sy = np.einsum("ij,ij->i", Y, Y)
     if X is None:
         G = Y @ Y.T
         _numba.sqdist_inplace(G, sy, sy)
         np.fill_diagonal(G, 0.0)
         return G
+    X = X - shift
     sx = np.einsum("ij,ij->i", X, X)
     G = Y @ X.T
     _numba.sqdist_inplace(G, sy, sx)
@@ -151,3 +167,14 @@ def grad_sum(km, Y, X, A=None):
 def divergence_sum(km, X):
     """B (n, d), B_i = Σ_j ∇_{x_j} k(x_i, x_j) = Σ_j W_ij (x_i − x_j), for the in-sample matrices."""
     return km.w_scale * (km.w_rowsum[:, None] * X - km.W @ X)
+
+
+#: kernel entries (8 bytes each) per block of out-of-sample queries
+QUERY_BLOCK_ENTRIES = 1 << 22
+
+
+def query_blocks(m, n, max_entries=QUERY_BLOCK_ENTRIES):
+    """Slices that split m queries against n centres into blocks of about ``max_entries``
+    kernel entries, so out-of-sample temporaries stay O(max_entries) for any m."""
+    step = max(1, max_entries // max(n, 1))
+    return [slice(s, min(s + step, m)) for s in range(0, m, step)]

@@ -1,0 +1,191 @@
+"""Adaptation benchmark (issue 4, item 5): entropy-tuned vs window-adapted MALA and HMC.
+
+For each target × kernel × objective ("speed", "kl", "window") and seed: ``mcmcadapt.tune``
+on a population, then ``mcmcadapt.sample`` with 4 chains, and report (median over seeds)
+
+- min over parameters of ESS bulk and ESS tail (tail at quantiles 0.05/0.95, Stan's
+  convention) per gradient evaluation, warm-up gradients counted (×10⁻³);
+- max rank-normalised R-hat, mean acceptance, divergences;
+- max |error of the mean| and |error of the sd| in posterior-sd units where the truth is
+  known (neal100, illcond100, funnel10; "–" elsewhere).
+
+Every configuration of a kernel gets the same population size and number of adaptation
+iterations; the warm-up gradient counts are measured (they differ: the KL probe and the
+step-size heuristics cost gradients). BLAS runs single-threaded (stated in the output).
+
+    python benchmarks/adaptation.py            # full: 3 seeds
+    python benchmarks/adaptation.py --quick    # 1 seed, short runs
+"""
+
+import argparse
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+
+TARGETS = {  # name -> preconditioner used for it
+    "neal100": "diag",
+    "illcond100": "dense",
+    "funnel10": "diag",
+    "logistic-german": "dense",
+    "eight-schools-nc": "diag",
+}
+KERNELS = {  # kernel -> (kernel options, full budget, quick budget); budget = chains, steps, draws
+    "mala": ({}, (32, 625, 5000), (16, 200, 1000)),
+    "hmc": ({"n_steps": 5, "jitter": True}, (32, 200, 1000), (16, 100, 400)),
+}
+OBJECTIVES = ("speed", "kl", "window")
+
+# Issue 4 anchors: 4 chains × (1000 warm-up + 1000 draws), min ESS_bulk per gradient
+# (warm-up counted, ×1e-3), median of 3 seeds — measured elsewhere, printed for reference.
+ANCHORS = {
+    "neal100": ("21–22", "–", "37"),
+    "illcond100": ("0.52", "4.2", "1.6"),
+    "funnel10": ("no peer converges", "–", "fails"),
+    "logistic-german": ("35", "77", "40"),
+    "eight-schools-nc": ("30", "–", "55"),
+}
+
+
+def flat_draws(model, posterior):
+    """(chain·draw, d) unconstrained draws from the named posterior group."""
+    values = {name: posterior[name].values for name in posterior.data_vars}
+    X = model.from_named(values)
+    return X.reshape(-1, X.shape[-1])
+
+
+def run_one(model, kernel, objective, precond, budget, kernel_options, seed):
+    import arviz_stats as azs
+
+    import mcmcadapt as ma
+
+    chains, steps, draws = budget
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = ma.tune(model, kernel, objective, chains=chains, steps=steps, seed=seed,
+                         precond=precond, kernel_options=kernel_options, progress=False)
+        tree = ma.sample(model, result, chains=4, draws=draws, seed=seed + 1000,
+                         progress=False)
+    wall = time.perf_counter() - t0
+    post = tree["posterior"]
+    ess_b = azs.ess(tree, method="bulk")
+    ess_t = azs.ess(tree, method="tail", prob=(0.05, 0.95))
+    rhat = azs.rhat(tree)
+    n_grad = tree.attrs["n_grad_warmup"] + tree.attrs["n_grad_sampling"]
+    row = {
+        "n_warm": tree.attrs["n_grad_warmup"],
+        "n_total": n_grad,
+        "ess_b": min(float(ess_b[v].min()) for v in post.data_vars),
+        "ess_t": min(float(ess_t[v].min()) for v in post.data_vars),
+        "rhat": max(float(rhat[v].max()) for v in post.data_vars),
+        "acc": float(tree["sample_stats"]["acceptance_rate"].mean()),
+        "div": int(tree["sample_stats"]["diverging"].sum()),
+        "err_mean": np.nan,
+        "err_sd": np.nan,
+        "wall": wall,
+    }
+    row["eff_b"] = 1e3 * row["ess_b"] / n_grad
+    row["eff_t"] = 1e3 * row["ess_t"] / n_grad
+    if model.true_mean is not None and model.true_std is not None:
+        X = flat_draws(model, post)
+        row["err_mean"] = float(np.max(np.abs(X.mean(0) - model.true_mean) / model.true_std))
+        row["err_sd"] = float(np.max(np.abs(X.std(0) - model.true_std) / model.true_std))
+    return row
+
+
+def overhead_table(quick):
+    """Adaptation overhead on a BNN target: wall time outside the model's gradient (and
+    Hessian-vector product) calls, relative to the time inside them."""
+    import mcmcadapt as ma
+    from mcmcadapt.models.targets import get
+
+    try:
+        model = get("bnn-australian")
+    except Exception as err:  # the shared data folder may be absent
+        print(f"\n(BNN overhead table skipped: {err})")
+        return
+    steps = 30 if quick else 100
+    print(f"\nAdaptation overhead on {model.name} (d = {model.dim}), 50 chains × {steps} "
+          "steps: (wall − model time) / model time; the issue's target is ≤ 30%.\n")
+    print("| kernel | objective | model s | total s | overhead |")
+    print("|---|---|---|---|---|")
+    for kernel, objective, options in (("ula", "kl", {}), ("mala", "speed", {}),
+                                       ("mala", "kl", {}), ("hmc", "speed", {"n_steps": 5}),
+                                       ("mala", "window", {}), ("learned", "kl", {})):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = ma.tune(model, kernel, objective, chains=50, steps=steps, seed=0,
+                        kernel_options=options, progress=False)
+        t = r.timing
+        print(f"| {kernel} | {objective} | {t['model']:.2f} | {t['total']:.2f} "
+              f"| {100 * (t['total'] - t['model']) / t['model']:.0f}% |", flush=True)
+
+
+def fmt(x, spec):
+    return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else format(x, spec)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 seed, short runs")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3)")
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--kernels", default=",".join(KERNELS))
+    parser.add_argument("--objectives", default=",".join(OBJECTIVES))
+    parser.add_argument("--no-overhead", action="store_true", help="skip the BNN overhead table")
+    args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    from mcmcadapt.models.targets import get
+
+    n_seeds = args.seeds or (1 if args.quick else 3)
+    threadpool_limits(1)
+    print(f"# Adaptation benchmark ({'quick' if args.quick else 'full'}, {n_seeds} seed(s), "
+          f"median over seeds)\n")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, BLAS threads 1, "
+          f"{platform.machine()}\n")
+    header = ("| target | kernel | objective | chains×steps | warm-up grads | total grads "
+              "| min ESS bulk | min ESS tail | bulk/grad ×1e-3 | tail/grad ×1e-3 | max R-hat "
+              "| accept | div | max mean err (sd) | max sd err (sd) | wall s |")
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for target in args.targets.split(","):
+        model = get(target)
+        for kernel in args.kernels.split(","):
+            options, full, quick = KERNELS[kernel]
+            budget = quick if args.quick else full
+            for objective in args.objectives.split(","):
+                rows = []
+                for seed in range(n_seeds):
+                    try:
+                        rows.append(run_one(model, kernel, objective, TARGETS[target], budget,
+                                            options, seed))
+                    except Exception as err:  # a failed configuration is a table entry
+                        print(f"<!-- {target} {kernel} {objective} seed {seed}: "
+                              f"{type(err).__name__}: {err} -->", file=sys.stderr)
+                if not rows:
+                    print(f"| {target} | {kernel} | {objective} | {budget[0]}×{budget[1]} "
+                          + "| failed " * 12 + "|")
+                    continue
+                med = {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
+                print(f"| {target} | {kernel} | {objective} | {budget[0]}×{budget[1]} "
+                      f"| {med['n_warm']:.0f} | {med['n_total']:.0f} | {med['ess_b']:.0f} "
+                      f"| {med['ess_t']:.0f} | {med['eff_b']:.2f} | {med['eff_t']:.2f} "
+                      f"| {med['rhat']:.3f} | {med['acc']:.2f} | {med['div']:.0f} "
+                      f"| {fmt(med['err_mean'], '.3f')} | {fmt(med['err_sd'], '.3f')} "
+                      f"| {med['wall']:.1f} |", flush=True)
+    if not args.no_overhead:
+        overhead_table(args.quick)
+    print("\nAnchors from issue 4 (NUTS/ChEES, min ESS_bulk per gradient ×1e-3, not run "
+          "here):\n")
+    print("| target | NUTS + window, diag | NUTS dense | ChEES-HMC, 64 chains |")
+    print("|---|---|---|---|")
+    for target, (a, b, c) in ANCHORS.items():
+        print(f"| {target} | {a} | {b} | {c} |")
+
+
+if __name__ == "__main__":
+    main()

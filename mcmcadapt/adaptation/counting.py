@@ -1,0 +1,71 @@
+"""A transparent model proxy that counts gradient evaluations at the source.
+
+Kernels report their own ``n_grad``, but objectives add Hessian-vector products and
+heuristics add trial proposals; counting at the model sees all of them. One row of
+``logp_and_grad`` is one gradient evaluation; one row of ``hvp`` costs
+``hvp_cost`` evaluations (2 for central differences of gradients, the models' fallback,
+which calls the wrapped model directly and so would otherwise go unseen; an analytic
+Hessian-vector product is counted as 1).
+"""
+
+import time
+
+import numpy as np
+
+
+class CountingModel:
+    """Wraps a model; forwards every attribute, counts ``logp_and_grad`` rows and ``hvp``
+    rows, and accumulates the wall time spent inside them (``seconds``)."""
+
+    def __init__(self, model):
+        self._model = model
+        self.n_grad = 0
+        self.n_hvp = 0
+        self.seconds = 0.0
+        self.hvp_cost = 1 if _has_analytic_hvp(model) else 2
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    @property
+    def wrapped(self):
+        return self._model
+
+    def logp_and_grad(self, X, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = self._model.logp_and_grad(X, *args, **kwargs)
+        self.seconds += time.perf_counter() - t0
+        self.n_grad += int(np.shape(X)[0])
+        return out
+
+    def hvp(self, X, V, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = self._model.hvp(X, V, *args, **kwargs)
+        self.seconds += time.perf_counter() - t0
+        rows = int(np.shape(X)[0])
+        self.n_hvp += rows
+        self.n_grad += self.hvp_cost * rows
+        return out
+
+
+def _has_analytic_hvp(model):
+    """Whether ``model.hvp`` is analytic (user-supplied) rather than central differences."""
+    flag = getattr(model, "has_hvp", None)
+    if flag is not None:
+        return bool(flag)
+    return getattr(model, "_hvp", None) is not None
+
+
+class FirstOrderModel:
+    """Model proxy whose Hessian-vector products are zero: a kernel VJP evaluated through it
+    treats ∇log p at every evaluated point as a constant (the first-order gradient, with no
+    second-derivative cost). Everything else is forwarded."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def hvp(self, X, V, *args, **kwargs):
+        return np.zeros(np.shape(V))

@@ -1,0 +1,99 @@
+"""Stan's windowed warm-up, applied to a population of chains (the in-project baseline).
+
+Per iteration the whole population moves once; dual averaging sees the population mean
+acceptance min(1, r), and Welford pools the positions of all chains. At the end of each
+slow window the metric becomes the regularised (co)variance of the window's draws, the
+step size is re-initialised by the doubling heuristic and dual averaging restarts at
+μ = log(10 ε). After the last iteration the step size is the dual-averaging mean exp(x̄).
+No gradient: φ is set directly (``record["phi"]``).
+"""
+
+import numpy as np
+
+from ..errors import HyperparameterError
+from .objective import Objective
+from .stan_tools import (DualAveraging, PopulationMetric, find_reasonable_step_size,
+                         mean_acceptance)
+
+DEFAULT_TARGET = {"hmc": 0.8, "mala": 0.574, "rwm": 0.234}
+
+
+def metric_kind(transition, phi):
+    """"dense", "diag" or None, read from the transition's human-readable parameters."""
+    described = transition.describe(phi)
+    if "inv_mass" in described:
+        return "dense"
+    if "inv_mass_diag" in described:
+        return "diag"
+    return None
+
+
+class WindowAdaptation(Objective):
+    """Stan-style window adaptation.
+
+    Parameters
+    ----------
+    target_accept : float or None
+        Dual-averaging target; None picks 0.8 for HMC, 0.574 for MALA, 0.234 for RWM.
+    gamma, kappa, t0 : dual-averaging constants (Stan's defaults).
+    init_buffer, base_window, term_buffer : window schedule (Stan's defaults 75/25/50).
+    adapt_metric : bool
+        Learn the preconditioner when the transition has one.
+    """
+
+    name = "window"
+    uses_gradient = False
+
+    def __init__(self, target_accept=None, gamma=0.05, kappa=0.75, t0=10.0, init_buffer=75,
+                 base_window=25, term_buffer=50, adapt_metric=True):
+        self.target_accept = target_accept
+        self.gamma, self.kappa, self.t0 = gamma, kappa, t0
+        self.buffers = (int(init_buffer), int(base_window), int(term_buffer))
+        self.adapt_metric = bool(adapt_metric)
+
+    def settings(self):
+        return {"name": self.name, "target_accept": self.target_accept, "gamma": self.gamma,
+                "kappa": self.kappa, "t0": self.t0, "buffers": list(self.buffers),
+                "adapt_metric": self.adapt_metric}
+
+    def setup(self, model, transition, state, phi, n_steps, rng):
+        if not transition.metropolis:
+            raise HyperparameterError(
+                f"window adaptation tunes the step size to a target acceptance rate, which "
+                f"the unadjusted kernel {transition.name!r} does not have; use objective='kl'.")
+        target = self.target_accept
+        if target is None:
+            target = DEFAULT_TARGET.get(transition.name, 0.8)
+        self.target_accept = float(target)
+        self.dual = DualAveraging(self.target_accept, self.gamma, self.kappa, self.t0)
+        kind = metric_kind(transition, phi) if self.adapt_metric else None
+        self.metric = (PopulationMetric(n_steps, state.x.shape[1], kind, self.buffers)
+                       if kind else None)
+        self.iteration = 0
+        eps, _ = find_reasonable_step_size(model, transition, state, phi, rng)
+        self.dual.restart(eps)
+        return state, transition.set_step_size(phi, eps)
+
+    def update(self, model, transition, state, phi, rng):
+        it = self.iteration
+        new_state, info = transition.step(model, state, phi, rng)
+        acc = mean_acceptance(info.log_accept_ratio)
+        eps = self.dual.update(acc)
+        extra = 0
+        M = self.metric.observe(it, new_state.x) if self.metric is not None else None
+        if M is not None:
+            phi = transition.set_inv_mass(phi, M)
+            eps, extra = find_reasonable_step_size(model, transition, new_state, phi, rng,
+                                                   step_size=eps)
+            self.dual.restart(eps)
+        self.iteration += 1
+        phi = transition.set_step_size(phi, eps)
+        record = {"objective": np.nan, "acceptance_rate": acc, "info": info, "phi": phi,
+                  "n_grad": extra}
+        return new_state, None, record
+
+    def finalize(self, transition, phi):
+        """φ with the averaged step size exp(x̄) (Stan's end of warm-up)."""
+        if self.dual.counter == 0:
+            return phi
+        return transition.set_step_size(phi, self.dual.final_step_size)

@@ -1,0 +1,87 @@
+"""Plain-text rendering of a :class:`~mcmcadapt.diagnostics.summary.Summary` for a terminal."""
+
+import numpy as np
+
+from .summary import COLUMNS
+
+_HEAD = {"mean": "mean", "sd": "sd", "mcse_mean": "mcse_mean", "mcse_sd": "mcse_sd",
+         "ess_bulk": "ess_bulk", "ess_tail": "ess_tail", "r_hat": "r_hat"}
+
+
+def _num(value, col=""):
+    if not np.isfinite(value):
+        return "n/a"
+    if col.startswith("ess"):
+        return f"{value:.0f}"
+    if col == "r_hat":
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def rows_to_show(summary, max_rows):
+    """Indices of the rows to print: all if few, else the worst first (R-hat desc, ESS asc)."""
+    k = len(summary.labels)
+    if k <= max_rows:
+        return list(range(k))
+    c = summary.columns
+    rhat = np.nan_to_num(c["r_hat"], nan=0.0)
+    ess = np.nan_to_num(np.minimum(c["ess_bulk"], c["ess_tail"]), nan=np.inf)
+    order = np.lexsort((ess, -rhat))
+    return sorted(order[:max_rows].tolist())
+
+
+def render_text(summary, max_rows=20):
+    s = summary
+    lines = []
+    run = s.run
+    head = [f"{k}={run[k]}" for k in ("model", "kernel", "objective", "estimator") if k in run]
+    lines.append("mcmcadapt diagnostics" + (": " + ", ".join(head) if head else ""))
+    lines.append(f"{s.n_chains} chains x {s.n_draws} draws; diagnosing {len(s.labels)} "
+                 f"quantities from '{s.source}' ({s.note})")
+    lines.append("")
+    shown = rows_to_show(s, max_rows)
+    width = max(12, max(len(s.labels[i]) for i in shown) + 2)
+    lines.append(" " * width + "".join(f"{_HEAD[c]:>11}" for c in COLUMNS))
+    for i in shown:
+        mark = " !" if s.flagged[i] else ""
+        cells = "".join(f"{_num(s.columns[c][i], c):>11}" for c in COLUMNS)
+        lines.append(f"{s.labels[i]:<{width}}{cells}{mark}")
+    if len(shown) < len(s.labels):
+        hidden = len(s.labels) - len(shown)
+        n_bad = int(s.flagged.sum()) - int(s.flagged[shown].sum())
+        lines.append(f"... {hidden} more quantities not shown (worst first), "
+                     f"{n_bad} of them flagged")
+    lines.append("")
+    stats = []
+    if s.divergences is not None:
+        stats.append(f"divergences: {s.divergences}")
+    if s.acceptance is not None:
+        stats.append(f"mean acceptance: {s.acceptance:.3f}")
+    if s.ebfmi is not None:
+        stats.append("E-BFMI per chain: " + ", ".join(f"{v:.2f}" for v in s.ebfmi))
+    if stats:
+        lines.append("; ".join(stats))
+    if s.ksd is not None:
+        wins = ", ".join(f"{v:.3g}" for v in s.ksd_windows)
+        kept = ", ".join(str(int(n)) for n in s.ksd_points)
+        lines.append(f"KSD (IMQ) of the draws vs the model score: {s.ksd:.4g} "
+                     f"(per window of the run: {wins}; draws kept: {kept}; "
+                     f"trend z {_num(s.ksd_trend_z)})")
+    if s.ess_per_grad is not None:
+        e = s.ess_per_grad
+        counted = "warm-up counted" if e["warmup_counted"] else "warm-up NOT counted (unknown)"
+        lines.append(
+            f"min ESS per gradient evaluation: bulk {e['ess_bulk']:.3g} ({e['ess_bulk_label']}), "
+            f"tail {e['ess_tail']:.3g} ({e['ess_tail_label']}); {s.n_grad or s.n_grad_sampling} "
+            f"gradients, {counted}")
+    lines.append("")
+    if s.warnings:
+        lines.append(f"{len(s.warnings)} warning(s):")
+        lines.extend(f"  WARNING {w}" for w in s.warnings)
+    else:
+        t = s.thresholds
+        lines.append(f"No warnings: R-hat <= {t['rhat_max']}, ESS >= {t['ess_per_chain_min']} "
+                     "per chain, no divergences"
+                     + (f", E-BFMI >= {t['ebfmi_min']}" if s.ebfmi is not None else "")
+                     + (", no KSD trend" if s.ksd is not None else "") + ".")
+    return "\n".join(lines)

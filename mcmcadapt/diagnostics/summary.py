@@ -1,0 +1,298 @@
+"""``summarize``: convergence table, sampler checks, KSD, efficiency and explicit warnings."""
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from . import _arviz
+from .ksd_check import ksd_profile
+from .quantities import diagnosed_quantities, group_names, posterior_flat
+
+# Warning thresholds (Vehtari et al. 2021 for R-hat and ESS; Betancourt 2016 for E-BFMI).
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100
+EBFMI_MIN = 0.3
+# |z| of the KSD trend statistic (first vs last window, see ksd_check) above which the run is
+# flagged. The variance estimate is conservative: on stationary draws (independent and AR(1),
+# d = 1 to 10, at least ksd_check.TREND_MIN_POINTS points per window) |z| stayed below 2.4
+# in every one of thousands of simulated runs.
+KSD_TREND_Z = 2.5
+
+COLUMNS = ("mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")
+
+
+@dataclass
+class DiagnosticWarning:
+    """One failed check: ``kind`` (``"r_hat"``, ``"ess"``, ``"divergences"``, ``"ebfmi"``,
+    ``"ksd_trend"``, ``"interrupted"``), a ``message`` saying what and what to do, and the
+    ``labels`` of the quantities concerned (may be empty)."""
+
+    kind: str
+    message: str
+    labels: list = field(default_factory=list)
+
+    def __str__(self):
+        return f"[{self.kind}] {self.message}"
+
+
+@dataclass
+class Summary:
+    """Result of :func:`summarize`.
+
+    ``labels`` (k,) names the diagnosed scalar quantities and ``columns`` maps each of
+    :data:`COLUMNS` to a (k,) array; ``flagged`` (k,) bool marks rows that fail the R-hat or
+    ESS threshold. Sampler statistics are None where the output lacks them.
+    ``ess_per_grad`` holds the minimum over quantities of bulk and tail ESS divided by every
+    gradient evaluation of the run (warm-up included).
+    """
+
+    labels: list
+    columns: dict
+    flagged: np.ndarray
+    source: str
+    note: str
+    n_chains: int
+    n_draws: int
+    divergences: int | None
+    acceptance: float | None
+    acceptance_per_chain: np.ndarray | None
+    ebfmi: np.ndarray | None
+    ksd: float | None
+    ksd_windows: np.ndarray | None
+    ksd_points: np.ndarray | None
+    ksd_trend_z: float | None
+    n_grad_warmup: int | None
+    n_grad_sampling: int | None
+    ess_per_grad: dict | None
+    warnings: list
+    thresholds: dict
+    run: dict
+
+    @property
+    def ok(self):
+        """True when no check failed."""
+        return not self.warnings
+
+    @property
+    def n_grad(self):
+        if self.n_grad_warmup is None or self.n_grad_sampling is None:
+            return None
+        return self.n_grad_warmup + self.n_grad_sampling
+
+    @property
+    def table(self):
+        """The per-quantity table as a pandas DataFrame indexed by label."""
+        import pandas as pd
+
+        return pd.DataFrame({c: self.columns[c] for c in COLUMNS}, index=self.labels)
+
+    def to_text(self, max_rows=20):
+        from .render import render_text
+
+        return render_text(self, max_rows=max_rows)
+
+    def __str__(self):
+        return self.to_text()
+
+
+def _sample_stat(idata, group, name):
+    if group not in group_names(idata) or name not in idata[group].to_dataset():
+        return None
+    return np.asarray(idata[group].to_dataset()[name].values)
+
+
+def _grad_counts(idata):
+    attrs = idata.attrs
+    if "n_grad_warmup" in attrs and "n_grad_sampling" in attrs:
+        return int(attrs["n_grad_warmup"]), int(attrs["n_grad_sampling"])
+    sampling = _sample_stat(idata, "sample_stats", "n_grad")
+    warmup = _sample_stat(idata, "warmup_sample_stats", "n_grad")
+    if sampling is None:
+        return None, None
+    return (None if warmup is None else int(warmup.sum())), int(sampling.sum())
+
+
+def _run_info(idata):
+    attrs = dict(idata.attrs)
+    info = {k: attrs[k] for k in ("model", "kernel", "objective", "estimator", "tuning_seed",
+                                  "seed") if k in attrs}
+    if "settings" in attrs:
+        try:
+            info["settings"] = json.loads(attrs["settings"])
+        except (TypeError, ValueError):
+            info["settings"] = attrs["settings"]
+    info["interrupted"] = bool(int(attrs.get("interrupted", 0)))
+    return info
+
+
+def _fmt_labels(labels, limit=5):
+    shown = ", ".join(labels[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+
+
+def _stride(idata, conv, n_chains, n_draws):
+    """Autocorrelation time (draws) to space the KSD's points: total draws over the smallest
+    bulk ESS among the diagnosed quantities and the log density (which sees every parameter,
+    also when the quantities are predictive)."""
+    ess = [conv["ess_bulk"]]
+    lp = _sample_stat(idata, "sample_stats", "lp")
+    if lp is not None and lp.shape[:2] == (n_chains, n_draws) and np.all(np.isfinite(lp)):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ess.append(_arviz.convergence(lp.reshape(n_chains, n_draws, 1))["ess_bulk"])
+    ess = np.concatenate(ess)
+    ess = ess[np.isfinite(ess) & (ess > 0)]
+    if not ess.size:
+        return 1
+    return max(1, int(np.ceil(n_chains * n_draws / ess.min())))
+
+
+def _convergence_checks(labels, conv, rhat_max, ess_min, ess_per_chain_min, warnings):
+    """Append R-hat and ESS warnings; return the (k,) flags of the failing quantities."""
+    bad_rhat = conv["r_hat"] > rhat_max
+    bad_ess = (conv["ess_bulk"] < ess_min) | (conv["ess_tail"] < ess_min)
+    if bad_rhat.any():
+        names = [lab for lab, b in zip(labels, bad_rhat) if b]
+        worst = float(np.nanmax(conv["r_hat"]))
+        warnings.append(DiagnosticWarning(
+            "r_hat",
+            f"R-hat > {rhat_max} for {len(names)} of {len(labels)} quantities "
+            f"({_fmt_labels(names)}; max {worst:.3f}): the chains disagree. Run longer, "
+            "tune longer, or check for multimodality.", names))
+    if bad_ess.any():
+        names = [lab for lab, b in zip(labels, bad_ess) if b]
+        worst = float(np.nanmin(np.minimum(conv["ess_bulk"], conv["ess_tail"])))
+        warnings.append(DiagnosticWarning(
+            "ess",
+            f"bulk or tail ESS < {ess_per_chain_min} per chain (< {ess_min:g} in total) for "
+            f"{len(names)} quantities ({_fmt_labels(names)}; min {worst:.0f}): estimates "
+            "are unreliable. Draw more, or improve the kernel's tuning.", names))
+    return bad_rhat | bad_ess
+
+
+def _sampler_checks(idata, ebfmi_min, warnings):
+    """Divergences, acceptance and E-BFMI from ``sample_stats``, with their warnings."""
+    diverging = _sample_stat(idata, "sample_stats", "diverging")
+    divergences = None if diverging is None else int(np.count_nonzero(diverging))
+    if divergences:
+        warnings.append(DiagnosticWarning(
+            "divergences",
+            f"{divergences} divergent transitions of {diverging.size}: the sampler failed to "
+            "integrate some trajectories, so the draws may miss regions of high curvature. "
+            "Reduce the step size (a higher target acceptance) or reparameterise."))
+    acc = _sample_stat(idata, "sample_stats", "acceptance_rate")
+    energy = _sample_stat(idata, "sample_stats", "energy")
+    ebfmi = None
+    if energy is not None and np.all(np.isfinite(energy)) and energy.shape[1] >= 2:
+        ebfmi = _arviz.ebfmi(energy)
+        low = np.flatnonzero(ebfmi < ebfmi_min)
+        if low.size:
+            warnings.append(DiagnosticWarning(
+                "ebfmi",
+                f"E-BFMI < {ebfmi_min} in chain(s) {low.tolist()} (min {ebfmi.min():.2f}): "
+                "momentum resampling explores the energy levels poorly; a better "
+                "preconditioner or a reparameterisation usually helps."))
+    return {"divergences": divergences,
+            "acceptance": None if acc is None else float(np.mean(acc)),
+            "acceptance_per_chain": None if acc is None else acc.mean(axis=1),
+            "ebfmi": ebfmi}
+
+
+def _ksd_checks(idata, model, stride, points, n_windows, seed, trend_z, warnings):
+    """KSD profile of the run (see :mod:`.ksd_check`) and its trend warning."""
+    prof = ksd_profile(posterior_flat(idata, model), model, stride=stride, points=points,
+                       n_windows=n_windows, seed=seed)
+    first, last, z = prof.windows[0], prof.windows[-1], prof.trend_z
+    if z > trend_z:
+        warnings.append(DiagnosticWarning(
+            "ksd_trend",
+            f"KSD falls from {first:.3g} (first window of draws) to {last:.3g} (last); "
+            f"trend z = {z:.1f} > {trend_z}: the chains were still approaching the target "
+            "when sampling began. Tune longer or discard the early draws."))
+    elif z < -trend_z:
+        warnings.append(DiagnosticWarning(
+            "ksd_trend",
+            f"KSD rises from {first:.3g} (first window of draws) to {last:.3g} (last); "
+            f"trend z = {z:.1f} < -{trend_z}: the chains drift away from the target during "
+            "the run (unstable kernel or step size too large)."))
+    return prof
+
+
+def _ess_per_grad(labels, conv, n_warm, n_samp):
+    """Min bulk and tail ESS over the quantities per gradient evaluation of the whole run."""
+    if n_samp is None or n_samp + (n_warm or 0) <= 0:
+        return None
+    total = n_samp + (n_warm or 0)
+    out = {"warmup_counted": n_warm is not None}
+    for col in ("ess_bulk", "ess_tail"):
+        finite = np.isfinite(conv[col])
+        i = int(np.nanargmin(conv[col])) if finite.any() else None
+        out[col] = np.nan if i is None else float(conv[col][i]) / total
+        out[col + "_label"] = None if i is None else labels[i]
+    return out
+
+
+def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
+              rhat_max=RHAT_MAX, ess_per_chain_min=ESS_PER_CHAIN_MIN, ebfmi_min=EBFMI_MIN,
+              ksd_trend_z=KSD_TREND_Z):
+    """Diagnose a sampling output DataTree (layout: docs/architecture.md, "sampling output").
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        Output of :func:`mcmcadapt.sample`. Needs a ``posterior`` group; uses
+        ``sample_stats``, a ``predictive`` group and the root attributes when present.
+    model : Model, optional
+        The sampled model. When given, the kernel Stein discrepancy of the draws against
+        ``model``'s score is computed: in each of ``ksd_windows`` consecutive windows of the
+        run, draws about one autocorrelation time apart, at most ``ksd_points`` of them
+        (seeded by ``seed``); see :mod:`mcmcadapt.diagnostics.ksd_check`.
+    rhat_max, ess_per_chain_min, ebfmi_min, ksd_trend_z : float
+        Warning thresholds: R-hat above ``rhat_max``; bulk or tail ESS below
+        ``ess_per_chain_min`` × chains; E-BFMI of a chain below ``ebfmi_min``; KSD trend
+        statistic beyond ``ksd_trend_z`` either way. Any divergence warns.
+
+    Returns
+    -------
+    Summary
+    """
+    if not hasattr(idata, "children"):
+        raise InputError("summarize expects an xarray DataTree from mcmcadapt.sample; got "
+                         f"{type(idata).__name__}.")
+    q = diagnosed_quantities(idata)
+    n_chains, n_draws, _ = q.draws.shape
+    if n_draws < 4:
+        raise InputError(
+            f"only {n_draws} draws per chain; diagnostics need at least 4 (sample longer)."
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conv = _arviz.convergence(q.draws)
+    flat = q.draws.reshape(-1, q.draws.shape[2])
+    columns = {"mean": flat.mean(axis=0), "sd": flat.std(axis=0, ddof=1), **conv}
+    warnings = []
+    flagged = _convergence_checks(q.labels, conv, rhat_max, ess_per_chain_min * n_chains,
+                                  ess_per_chain_min, warnings)
+    sampler = _sampler_checks(idata, ebfmi_min, warnings)
+    ksd = (None if model is None else
+           _ksd_checks(idata, model, _stride(idata, conv, n_chains, n_draws), ksd_points,
+                       ksd_windows, seed, ksd_trend_z, warnings))
+    n_warm, n_samp = _grad_counts(idata)
+    run = _run_info(idata)
+    if run["interrupted"]:
+        warnings.append(DiagnosticWarning(
+            "interrupted",
+            f"the run was interrupted; these diagnostics use the {n_draws} draws per chain "
+            "that were completed."))
+    return Summary(
+        labels=list(q.labels), columns=columns, flagged=flagged, source=q.source, note=q.note,
+        n_chains=n_chains, n_draws=n_draws, **sampler,
+        ksd=None if ksd is None else ksd.overall,
+        ksd_windows=None if ksd is None else ksd.windows,
+        ksd_points=None if ksd is None else ksd.points,
+        ksd_trend_z=None if ksd is None else ksd.trend_z,
+        n_grad_warmup=n_warm, n_grad_sampling=n_samp,
+        ess_per_grad=_ess_per_grad(q.labels, conv, n_warm, n_samp), warnings=warnings,
+        thresholds={"rhat_max": rhat_max, "ess_per_chain_min": ess_per_chain_min,
+                    "ebfmi_min": ebfmi_min, "ksd_trend_z": ksd_trend_z},
+        run=run)

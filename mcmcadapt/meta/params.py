@@ -1,0 +1,76 @@
+"""Trained learned-sampler parameters in a small plain-JSON file.
+
+Layout::
+
+    {"format": "mcmcadapt-learned-sampler", "version": 1,
+     "hidden": H, "zeta": ζ, "phi": [5H + 2 floats],
+     "phi_layout": "w_x(H) w_g(H) b(H) w_drift(H) b_drift w_var(H) b_var",
+     "info": {...}}                      # free-form, JSON-serialisable (training settings)
+
+Floats are written with ``repr`` precision, so a load gives back φ bit for bit.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .fast import FastLearned
+
+FORMAT = "mcmcadapt-learned-sampler"
+VERSION = 1
+LAYOUT = "w_x(H) w_g(H) b(H) w_drift(H) b_drift w_var(H) b_var"
+
+
+def save_sampler(path, transition, phi, info=None):
+    """Write φ of a learned kernel (``transition.hidden``, ``.zeta``) and ``info`` to JSON."""
+    phi = np.asarray(phi, dtype=np.float64)
+    H = int(transition.hidden)
+    if phi.shape != (5 * H + 2,) or not np.all(np.isfinite(phi)):
+        raise InputError(f"phi must be a finite vector of length 5·hidden + 2 = {5 * H + 2}; "
+                         f"got shape {phi.shape}.")
+    doc = {"format": FORMAT, "version": VERSION, "hidden": H, "zeta": float(transition.zeta),
+           "phi": [float(v) for v in phi], "phi_layout": LAYOUT, "info": info or {}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, default=_default) + "\n")
+    return path
+
+
+def _default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return repr(obj)
+
+
+def load_sampler(path, batch_size=None, seed=0):
+    """``(FastLearned(hidden, zeta, batch_size), phi, info)`` from a file of
+    :func:`save_sampler`. ``batch_size`` is a property of the target, not of the trained
+    sampler, so it is chosen at load time."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"sampler file {path} does not exist; train one first "
+                         "(benchmarks/meta_bnn.py --train).") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"sampler file {path} is not valid JSON ({err}).") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise InputError(f"{path} is not a learned-sampler file (format {FORMAT!r} expected).")
+    if doc.get("version") != VERSION:
+        raise InputError(f"{path} has version {doc.get('version')!r}; this mcmcadapt reads "
+                         f"version {VERSION}.")
+    H = doc.get("hidden")
+    phi = np.asarray(doc.get("phi", []), dtype=np.float64)
+    zeta = doc.get("zeta")
+    zeta_ok = isinstance(zeta, float) and math.isfinite(zeta) and zeta > 0
+    if not isinstance(H, int) or H < 2 or phi.shape != (5 * H + 2,) \
+            or not np.all(np.isfinite(phi)) or not zeta_ok:
+        raise InputError(f"{path}: expected integer hidden >= 2, positive zeta and 5·hidden + 2 "
+                         f"finite phi values; got hidden={H!r}, zeta={zeta!r}, {phi.size} values.")
+    kernel = FastLearned(hidden=H, zeta=zeta, batch_size=batch_size, seed=seed)
+    return kernel, phi, doc.get("info", {})

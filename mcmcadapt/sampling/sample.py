@@ -1,0 +1,104 @@
+"""``sample``: run the tuned kernel and stream draws into preallocated arrays."""
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from .._validation import as_generator
+from ..adaptation.counting import CountingModel
+from ..adaptation.progress import Progress
+from ..errors import InputError, ModelError
+from .output import build_datatree
+
+
+def take_rows(state, idx):
+    """The sub-population ``idx`` of a State (dataclass or namedtuple of per-chain arrays):
+    every array field whose leading length is the population size is indexed."""
+    n = state.x.shape[0]
+
+    def pick(v):
+        return v[idx] if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n else v
+
+    if dataclasses.is_dataclass(state):
+        return dataclasses.replace(state, **{f.name: pick(getattr(state, f.name))
+                                             for f in dataclasses.fields(state) if f.init})
+    if hasattr(state, "_replace"):
+        return state._replace(**{k: pick(v) for k, v in state._asdict().items()})
+    raise InputError(f"cannot select chains from a state of type {type(state).__name__}.")
+
+
+def starting_chains(result, chains, rng):
+    """Indices of ``chains`` members of the tuned population (without replacement when the
+    population is large enough, else with)."""
+    n = result.state.x.shape[0]
+    return rng.choice(n, size=chains, replace=chains > n)
+
+
+def sample(model, result, chains=4, draws=2000, seed=1, progress=None):
+    """Draw ``draws`` iterations of ``chains`` chains with the tuned kernel.
+
+    Parameters
+    ----------
+    model : Model (the one that was tuned)
+    result : TuneResult from :func:`mcmcadapt.tune`
+    chains, draws : int
+    seed : int, None or numpy Generator
+    progress : None (on a terminal), True or False
+
+    Chains start from ``chains`` members of the tuned population ``result.state`` (no
+    further burn-in). Returns an ArviZ DataTree (see :func:`~.output.build_datatree`).
+    A KeyboardInterrupt keeps the draws completed so far (every chain truncated to the
+    same length) and sets the root attribute ``interrupted = 1``; so does a model failure
+    (:class:`~mcmcadapt.errors.ModelError`, e.g. a NaN log density), which is also warned
+    about and stored in the root attribute ``error``.
+    """
+    chains, draws = int(chains), int(draws)
+    if chains < 1 or draws < 1:
+        raise InputError(f"chains and draws must be positive integers; got {chains}, {draws}.")
+    if result.state.x.shape[1] != model.dim:
+        raise InputError(
+            f"the tuning result has dimension {result.state.x.shape[1]} but the model has "
+            f"{model.dim}; sample with the model that was tuned.")
+    rng = as_generator(seed)
+    counting = CountingModel(model)
+    transition, phi = result.transition, result.phi
+    state = take_rows(result.state, starting_chains(result, chains, rng))
+    d = model.dim
+    x = np.empty((chains, draws, d))
+    stats = {"acceptance_rate": np.empty((chains, draws)),
+             "diverging": np.zeros((chains, draws), dtype=bool),
+             "lp": np.empty((chains, draws)),
+             "n_grad": np.zeros((chains, draws), dtype=np.int64),
+             "energy": np.empty((chains, draws))}
+    has_energy = False
+    done = 0
+    interrupted = False
+    error = None
+    bar = Progress(draws, f"sample {transition.name}", progress)
+    try:
+        for t in range(draws):
+            state, info = transition.step(counting, state, phi, rng)
+            x[:, t] = state.x
+            stats["acceptance_rate"][:, t] = info.acceptance_rate
+            stats["diverging"][:, t] = info.diverging
+            stats["lp"][:, t] = state.logp
+            stats["n_grad"][:, t] = info.n_grad
+            if getattr(info, "energy", None) is not None:
+                stats["energy"][:, t] = info.energy
+                has_energy = True
+            done = t + 1
+            bar.update(done, acc=float(np.mean(info.acceptance_rate)))
+    except KeyboardInterrupt:
+        interrupted = True
+    except ModelError as err:
+        interrupted, error = True, f"draw {done}: {err}"
+        warnings.warn(f"sampling stopped at {error}; the {done} completed draws are kept.",
+                      RuntimeWarning, stacklevel=2)
+    bar.close("interrupted" if interrupted else "")
+    if not has_energy:
+        del stats["energy"]
+    stats = {k: v[:, :done] for k, v in stats.items()}
+    stats["step_size"] = np.full((chains, done), transition.describe(phi)["step_size"])
+    return build_datatree(model, result, x[:, :done], stats, n_grad_sampling=counting.n_grad,
+                          interrupted=interrupted, seed=seed, error=error)

@@ -1,0 +1,207 @@
+"""tune(): window baseline, speed objective, reproducibility, failure handling, interrupts."""
+
+import numpy as np
+import pytest
+
+import mcmcadapt as ma
+from mcmcadapt.adaptation.objective import Objective
+from mcmcadapt.adaptation.scales import first_order_entropy, param_scales
+from mcmcadapt.adaptation.stan_tools import PopulationMetric, find_reasonable_step_size
+from mcmcadapt.errors import HyperparameterError, InputError
+from mcmcadapt.models import Model
+from mcmcadapt.models.targets import gaussian
+from mcmcadapt.transitions import HMC, MALA
+
+SD = np.array([0.1, 0.5, 1.0, 3.0])
+
+
+@pytest.fixture(scope="module")
+def target():
+    return gaussian(np.zeros(4), np.diag(SD**2))
+
+
+def test_window_reaches_target_acceptance_and_learns_variances(target):
+    r = ma.tune(target, "mala", "window", chains=32, steps=400, seed=0, progress=False)
+    # dual averaging drives the iterates' acceptance to the target during the last window
+    terminal = r.history["acceptance_rate"][-50:]
+    assert abs(terminal.mean() - 0.574) < 0.05
+    np.testing.assert_allclose(r.params["inv_mass_diag"], SD**2, rtol=0.15)
+    assert r.objective == "window" and r.n_grad > 32 * 400
+
+
+def test_speed_grows_tiny_step_size_and_hits_acceptance_target(target):
+    r = ma.tune(target, "mala", "speed", chains=32, steps=400, seed=1, progress=False,
+                step_size=1e-3, objective_options={"init_step_size": False})
+    h = r.history
+    assert h["acceptance_rate"][:10].mean() > 0.95  # tiny steps are always accepted
+    assert abs(h["acceptance_rate"][-100:].mean() - 0.574) < 0.05
+    # the proposal scale per target sd, ε·√M_ii/σ_i, grew from 1e-3 to O(1), evenly
+    scaled = r.params["step_size"] * np.sqrt(r.params["inv_mass_diag"]) / SD
+    assert np.all(scaled > 0.3) and scaled.max() / scaled.min() < 1.5
+
+
+def test_speed_gradient_alone_learns_preconditioner_shape(target):
+    r = ma.tune(target, "mala", "speed", chains=32, steps=400, seed=2, progress=False,
+                objective_options={"population_metric": False})
+    scaled = r.params["step_size"] * np.sqrt(r.params["inv_mass_diag"]) / SD
+    assert scaled.max() / scaled.min() < 1.3
+    assert abs(r.history["acceptance_rate"][-100:].mean() - 0.574) < 0.05
+
+
+@pytest.mark.parametrize("objective", ["speed", "window"])
+def test_reproducible_with_seed(target, objective):
+    kw = dict(chains=16, steps=120, progress=False)
+    a = ma.tune(target, "mala", objective, seed=7, **kw)
+    b = ma.tune(target, "mala", objective, seed=7, **kw)
+    c = ma.tune(target, "mala", objective, seed=8, **kw)
+    np.testing.assert_array_equal(a.phi, b.phi)
+    np.testing.assert_array_equal(a.history["acceptance_rate"], b.history["acceptance_rate"])
+    np.testing.assert_array_equal(a.state.x, b.state.x)
+    assert a.n_grad == b.n_grad
+    assert not np.array_equal(a.phi, c.phi)
+
+
+def _nan_model(bad_calls):
+    """A 2-d Gaussian whose log density is NaN at one particle on the given calls."""
+    calls = {"n": 0}
+
+    def f(X):
+        calls["n"] += 1
+        lp, g = -0.5 * np.sum(X**2, axis=1), -X
+        if calls["n"] in bad_calls:
+            lp = lp.copy()
+            lp[0] = np.nan
+        return lp, g
+
+    return Model(f, 2, name="nan-sometimes")
+
+
+@pytest.mark.parametrize("objective", ["speed", "window"])
+def test_nan_target_is_reported_not_propagated(objective):
+    model = _nan_model({40, 41, 90})
+    with pytest.warns(RuntimeWarning, match="failed"):
+        r = ma.tune(model, "mala", objective, chains=8, steps=100, seed=0, progress=False)
+    assert np.all(np.isfinite(r.phi))
+    assert np.sum(r.history["status"] == 3) >= 2
+    assert any("NaN" in m or "nan" in m for m in r.messages)
+    for v in r.params.values():
+        assert np.all(np.isfinite(v))
+
+
+def test_persistent_model_failure_raises():
+    model = _nan_model(set(range(40, 10_000)))  # after the set-up heuristics
+    with pytest.raises(ValueError, match="failed 25 iterations in a row"):
+        ma.tune(model, "mala", "speed", chains=8, steps=100, seed=0, progress=False)
+
+
+class _NaNAtThree(Objective):
+    """Plain MALA steps with a made-up gradient that is NaN at iteration 3."""
+
+    name = "nan-at-three"
+
+    def __init__(self):
+        self.t = 0
+
+    def update(self, model, transition, state, phi, rng):
+        new_state, info = transition.step(model, state, phi, rng)
+        grad = np.full(phi.shape, np.nan if self.t == 3 else 0.1)
+        self.t += 1
+        return new_state, grad, {"objective": 0.0, "acceptance_rate": 1.0, "info": info}
+
+
+def test_nonfinite_gradient_skipped_and_recorded(target):
+    with pytest.warns(RuntimeWarning, match="skipped"):
+        r = ma.tune(target, "mala", _NaNAtThree(), chains=4, steps=6, seed=0, progress=False,
+                    average=0.0)
+    h = r.history
+    assert list(h["status"][:5]) == [0, 0, 0, 2, 0]
+    eps = h["step_size"]
+    assert eps[3] == eps[2] and eps[4] != eps[3]
+    assert np.all(np.isfinite(r.phi))
+
+
+def test_keyboard_interrupt_returns_partial_result():
+    calls = {"n": 0}
+
+    def f(X):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt
+        return -0.5 * np.sum(X**2, axis=1), -X
+
+    model = Model(f, 3, name="interrupting")
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        r = ma.tune(model, "mala", "window", chains=8, steps=100, seed=0, progress=False)
+    assert r.interrupted
+    assert 0 < len(r.history["acceptance_rate"]) < 100
+    assert np.all(np.isfinite(r.phi)) and r.state.x.shape == (8, 3)
+
+
+def test_bad_arguments(target):
+    with pytest.raises(InputError):
+        ma.tune(target, chains=1, progress=False)
+    with pytest.raises(HyperparameterError, match="unknown objective"):
+        ma.tune(target, objective="fast", progress=False)
+    with pytest.raises(HyperparameterError):
+        ma.tune(target, kernel="nuts", progress=False)
+    with pytest.raises(InputError, match="init"):
+        ma.tune(target, chains=4, init=np.zeros((3, 4)), progress=False)
+    with pytest.raises(HyperparameterError, match="unadjusted"):
+        ma.tune(target, kernel="ula", objective="speed", steps=5, progress=False)
+
+
+def test_progress_line_on_request(target, capsys):
+    ma.tune(target, "mala", "window", chains=4, steps=30, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "tune mala/window" in err and "30/30" in err
+
+
+def test_first_order_entropy_matches_gaussian_closed_form(target):
+    """For MALA the forces-fixed entropy is the exact Gaussian one."""
+    mala = MALA(precond="dense")
+    rng = np.random.default_rng(0)
+    phi = rng.normal(size=mala.n_params(4)) * 0.3
+    H, g = first_order_entropy(mala, phi)
+    H_ref, g_ref = mala.proposal_entropy(phi)
+    assert H == pytest.approx(H_ref, rel=1e-12)
+    np.testing.assert_allclose(g, g_ref, atol=1e-12)
+
+
+def test_param_scales_follow_cholesky_rows():
+    mala = MALA(precond="dense")
+    M = np.array([[4.0, 1.0, 0.0], [1.0, 9.0, 1.0], [0.0, 1.0, 1.0]])
+    phi = mala.set_inv_mass(np.zeros(mala.n_params(3)), M)
+    s = param_scales(mala, phi)
+    rows, _ = np.tril_indices(3, -1)
+    np.testing.assert_allclose(s[4:], np.sqrt(np.diag(M) / 3)[rows])
+    assert np.all(s[:4] == 1.0)
+
+
+def test_population_metric_pools_chains():
+    rng = np.random.default_rng(3)
+    pm = PopulationMetric(200, 2, "diag")
+    windows = pm.windows
+    out = {}
+    for it in range(200):
+        M = pm.observe(it, rng.normal(size=(50, 2)) * [1.0, 4.0])
+        if M is not None:
+            out[it] = M
+    assert sorted(out) == [end for _, end in windows]
+    start, end = windows[-1]
+    n = 50 * (end - start + 1)
+    last = out[end]
+    assert last[1] / last[0] == pytest.approx(16.0, rel=0.1)
+    assert n > 1000
+
+
+def test_step_size_heuristic_brackets_half_acceptance(target):
+    hmc = HMC(precond="diag", n_steps=5)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4)) * SD
+    state = hmc.init(target, X)
+    phi = hmc.init_params(target, step_size=1e-4)
+    eps, n_grad = find_reasonable_step_size(target, hmc, state, phi, rng)
+    assert n_grad > 0 and 1e-3 < eps < 1.0
+    cons, _ = find_reasonable_step_size(target, hmc, state, phi, np.random.default_rng(0),
+                                        conservative=True)
+    assert cons == pytest.approx(eps / 2) or cons == pytest.approx(eps)

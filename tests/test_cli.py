@@ -1,0 +1,216 @@
+"""The `mcmcadapt` command line: parsing, model resolution and its errors, an end-to-end run
+into a temporary folder, Ctrl-C during sampling, and re-rendering the report from idata.nc."""
+
+import re
+import textwrap
+
+import numpy as np
+import pytest
+
+from mcmcadapt import cli
+from mcmcadapt.cli import CLIError, build_parser, load_idata, main, resolve_model
+
+SMALL = ["--tune-chains", "16", "--steps", "60", "--chains", "2", "--draws", "120"]
+
+
+@pytest.fixture()
+def model_file(tmp_path):
+    path = tmp_path / "user_models.py"
+    path.write_text(textwrap.dedent("""
+        import numpy as np
+        from mcmcadapt.models.model import Model
+
+        def correlated():
+            C = np.array([[1.0, 0.8], [0.8, 1.0]])
+            P = np.linalg.inv(C)
+            return Model(lambda X: (-0.5 * np.einsum("ij,jk,ik->i", X, P, X), -X @ P), 2,
+                         names=["a", "b"], name="correlated")
+
+        def not_a_model():
+            return 42
+
+        def broken():
+            raise RuntimeError("no data here")
+    """))
+    return path
+
+
+# ---- parsing ----------------------------------------------------------------------------
+
+def test_run_defaults_and_options():
+    args = cli.fill_run_defaults(build_parser().parse_args(["run"]))
+    assert args.model is None
+    for key, value in {**cli.RUN_DEFAULTS, **cli.DEFAULT_JOB}.items():
+        assert getattr(args, key) == value
+    assert args.seed == 0 and args.progress is None and not args.baseline
+    args = cli.fill_run_defaults(build_parser().parse_args(["run", "gaussian", "--draws", "9"]))
+    assert args.draws == 9
+    assert all(getattr(args, k) == v for k, v in cli.RUN_DEFAULTS.items() if k != "draws")
+    args = build_parser().parse_args(
+        ["run", "m.py:f", "--kernel", "hmc", "--objective", "kl", "--estimator", "kde",
+         "--chains", "3", "--draws", "50", "--steps", "7", "--seed", "5", "--out", "o",
+         "--baseline", "--no-progress", "--tune-chains", "8"])
+    assert (args.model, args.kernel, args.objective, args.estimator) == ("m.py:f", "hmc", "kl",
+                                                                          "kde")
+    assert (args.chains, args.draws, args.steps, args.seed, args.tune_chains) == (3, 50, 7, 5, 8)
+    assert args.out == "o" and args.baseline and args.progress is False
+
+
+@pytest.mark.parametrize("bad", [["run", "--chains", "0"], ["run", "--draws", "x"], [],
+                                 ["frobnicate"]])
+def test_bad_arguments_exit_with_usage(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(bad)
+    assert exc.value.code == 2
+    assert "usage: mcmcadapt" in capsys.readouterr().err
+
+
+# ---- model resolution -------------------------------------------------------------------
+
+def test_model_from_file(model_file):
+    m = resolve_model(f"{model_file}:correlated")
+    lp, g = m.logp_and_grad(np.array([[1.0, 0.0]]))
+    P = np.linalg.inv(np.array([[1.0, 0.8], [0.8, 1.0]]))
+    np.testing.assert_allclose(lp, [-0.5 * P[0, 0]])
+    np.testing.assert_allclose(g, [-P[0]])
+
+
+def test_file_errors_say_what_and_list_choices(model_file, tmp_path):
+    with pytest.raises(CLIError, match="does not exist"):
+        resolve_model(f"{tmp_path / 'nope.py'}:f")
+    with pytest.raises(CLIError, match=r"no function 'corelated'.*broken, correlated, "
+                                       r"not_a_model.*Did you mean correlated"):
+        resolve_model(f"{model_file}:corelated")
+    with pytest.raises(CLIError, match="no function given"):
+        resolve_model(str(model_file))
+    with pytest.raises(CLIError, match="returned int, not a mcmcadapt.models.Model"):
+        resolve_model(f"{model_file}:not_a_model")
+    with pytest.raises(CLIError, match="RuntimeError: no data here"):
+        resolve_model(f"{model_file}:broken")
+    bad = tmp_path / "syntax.py"
+    bad.write_text("def f(:\n")
+    with pytest.raises(CLIError, match="SyntaxError"):
+        resolve_model(f"{bad}:f")
+
+
+def test_unknown_builtin_lists_choices(capsys):
+    names = cli.builtin_names()
+    assert cli.DEFAULT_MODEL in names
+    with pytest.raises(CLIError) as exc:
+        resolve_model("bnn-breast-cancr")
+    msg = str(exc.value)
+    assert "unknown model 'bnn-breast-cancr'" in msg and "Did you mean bnn-breast-cancer" in msg
+    assert all(n in msg for n in names)
+    assert main(["run", "no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mcmcadapt: error: unknown model") and "Traceback" not in err
+
+
+def test_models_command_lists_registry(capsys):
+    assert main(["models"]) == 0
+    assert capsys.readouterr().out.split() == cli.builtin_names()
+
+
+# ---- end to end -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(["run", "gaussian", *SMALL, "--out", str(out), "--no-progress", "--baseline"])
+    return out, code
+
+
+def test_run_writes_idata_and_report(run_dir, capsys):
+    out, code = run_dir
+    assert code == 0
+    idata = load_idata(out / "idata.nc")
+    assert idata.attrs["model_spec"] == "gaussian" and int(idata.attrs["interrupted"]) == 0
+    post = idata["posterior"].to_dataset()
+    assert post.sizes["chain"] == 2 and post.sizes["draw"] == 120
+    assert int(idata.attrs["n_grad_warmup"]) > 0
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and 'id="adaptation"' in html
+    # --baseline: a window-adaptation run of the same budget, saved and compared
+    base = load_idata(out / "baseline.nc")
+    assert base.attrs["objective"] == "window" and base.attrs["kernel"] == idata.attrs["kernel"]
+    assert "window adaptation (baseline)" in html and "this run / baseline (bulk)" in html
+
+
+def test_run_prints_summary_and_report_path(tmp_path, capsys):
+    code = main(["run", "gaussian", *SMALL, "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "mcmcadapt diagnostics" in out and "r_hat" in out
+    assert re.search(r"^report: .*report\.html$", out, re.M)
+    assert f"draws: {tmp_path / 'idata.nc'}" in out
+
+
+def test_idata_roundtrips_through_netcdf(tmp_path):
+    import xarray as xr
+
+    from mcmcadapt.cli import save_idata
+    from test_diagnostics_synth import make_idata
+
+    rng = np.random.default_rng(0)
+    idata = make_idata({"mu": rng.standard_normal((2, 30)), "w": rng.standard_normal((2, 30, 3))},
+                       diverging=rng.random((2, 30)) < 0.1, energy=rng.standard_normal((2, 30)))
+    save_idata(idata, tmp_path / "x.nc")
+    back = load_idata(tmp_path / "x.nc")
+    xr.testing.assert_identical(back, idata)
+    assert back["sample_stats"]["diverging"].dtype == bool
+
+
+def test_report_rerendered_from_netcdf(run_dir, tmp_path, capsys):
+    out, _ = run_dir
+    target = tmp_path / "again.html"
+    assert main(["report", str(out / "idata.nc"), "--out", str(target)]) == 0
+    assert f"report: {target}" in capsys.readouterr().out
+    first, again = (out / "report.html").read_text(), target.read_text()
+
+    def table(html):
+        return html.split('<table class="summary">')[1].split("</table>")[0]
+
+    assert table(first) == table(again)            # same draws, same diagnostics
+    assert "window adaptation (baseline)" in again  # baseline.nc beside idata.nc is used
+    assert (out / "report.html").read_text() == first   # the original is left alone
+    assert "KSD (IMQ) vs model score</td><td>not computed" not in again   # model re-resolved
+
+
+def test_report_errors(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing.nc")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    junk = tmp_path / "junk.nc"
+    junk.write_text("not netcdf")
+    assert main(["report", str(junk)]) == 2
+    assert "not a NetCDF file" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_sampling_keeps_draws_and_writes_report(model_file, tmp_path, monkeypatch):
+    real = resolve_model(f"{model_file}:correlated")
+    calls = {"n": 0}
+
+    class Interrupting:
+        """Forwards to the model; the 40th batch of exactly 2 rows (the sampling chains)
+        raises KeyboardInterrupt, as Ctrl-C would."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def logp_and_grad(self, X, *a, **k):
+            if np.shape(X)[0] == 2:
+                calls["n"] += 1
+                if calls["n"] == 40:
+                    raise KeyboardInterrupt
+            return real.logp_and_grad(X, *a, **k)
+
+    from mcmcadapt.models.model import Model
+
+    monkeypatch.setattr(cli, "resolve_model", lambda spec: Interrupting())
+    monkeypatch.setattr(cli, "_check_model", lambda obj, where: obj)
+    assert not isinstance(Interrupting(), Model)
+    code = main(["run", "x", *SMALL, "--out", str(tmp_path), "--no-progress"])
+    assert code == cli.EXIT_INTERRUPTED
+    idata = load_idata(tmp_path / "idata.nc")
+    assert int(idata.attrs["interrupted"]) == 1
+    assert 4 <= idata["posterior"].sizes["draw"] < 120
+    assert "interrupted" in (tmp_path / "report.html").read_text()

@@ -1,0 +1,290 @@
+"""mcmcadapt.diagnostics.summarize on synthetic sampling outputs: the convergence table
+against a slow reference written here (Vehtari et al. 2021, explicit loops), the warnings and
+their thresholds, sampler statistics, ESS per gradient, predictive quantities, rendering."""
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from mcmcadapt.diagnostics import add_predictive, summarize
+from mcmcadapt.errors import InputError, ModelError
+from test_diagnostics_synth import ar1_chains, gaussian_model, make_idata
+
+
+# ---- slow reference implementation (explicit loops) --------------------------------------
+
+def _autocov(x):
+    n = len(x)
+    m = x.mean()
+    return np.array([sum((x[i] - m) * (x[i + t] - m) for i in range(n - t)) / n
+                     for t in range(n)])
+
+
+def _ess(chains):
+    """ESS of (M, N) chains with Geyer's initial positive then monotone sequence, Stan style."""
+    M, N = chains.shape
+    if chains.max() - chains.min() < np.finfo(float).resolution:
+        return float(M * N)
+    acov = np.array([_autocov(c) for c in chains])
+    W = acov[:, 0].mean() * N / (N - 1)
+    var_plus = W * (N - 1) / N
+    if M > 1:
+        var_plus += np.var(chains.mean(axis=1), ddof=1)
+    rho = 1.0 - (W - acov.mean(axis=0)) / var_plus
+    rho[0] = 1.0
+    kept = np.zeros(N)
+    kept[0], kept[1] = rho[0], rho[1]
+    t = 1
+    even, odd = rho[0], rho[1]
+    while t < N - 3 and even + odd > 0:
+        even, odd = rho[t + 1], rho[t + 2]
+        if even + odd >= 0:
+            kept[t + 1], kept[t + 2] = even, odd
+        t += 2
+    last = t - 2
+    if even > 0:
+        kept[last + 1] = even
+    t = 1
+    while t <= last - 2:
+        if kept[t + 1] + kept[t + 2] > kept[t - 1] + kept[t]:
+            kept[t + 1] = kept[t + 2] = (kept[t - 1] + kept[t]) / 2.0
+        t += 2
+    tau = -1.0 + 2.0 * kept[: last + 1].sum() + kept[last + 1: last + 2].sum()
+    tau = max(tau, 1.0 / np.log10(M * N))
+    return M * N / tau
+
+
+def _split(x):
+    half = x.shape[1] // 2
+    return np.vstack([x[:, :half], x[:, -half:]])
+
+
+def _z(x):
+    r = sps.rankdata(x, method="average").reshape(x.shape)
+    return sps.norm.ppf((r - 3 / 8) / (x.size - 2 * 3 / 8 + 1))
+
+
+def _rhat(x):
+    M, N = x.shape
+    B = N * np.var(x.mean(axis=1), ddof=1)
+    W = np.mean(np.var(x, axis=1, ddof=1))
+    return np.sqrt((B / W + N - 1) / N)
+
+
+def reference_row(x):
+    """mean, sd, mcse_mean, mcse_sd, ess_bulk, ess_tail, r_hat of chains x (M, N)."""
+    s = _split(x)
+    ess_bulk = _ess(_z(s))
+    ess_tail = min(_ess(_split((x <= np.quantile(x, p)).astype(float))) for p in (0.05, 0.95))
+    r_hat = max(_rhat(_z(s)), _rhat(_z(np.abs(s - np.median(s)))))
+    sd = np.std(x, ddof=1)
+    mcse_mean = sd / np.sqrt(_ess(s))
+    c = x - x.mean()
+    evar = (c ** 2).mean()
+    mcse_sd = np.sqrt(((c ** 4).mean() - evar ** 2) / _ess(_split(c ** 2)) / evar / 4)
+    return {"mean": x.mean(), "sd": sd, "mcse_mean": mcse_mean, "mcse_sd": mcse_sd,
+            "ess_bulk": ess_bulk, "ess_tail": ess_tail, "r_hat": r_hat}
+
+
+# ---- the table ----------------------------------------------------------------------------
+
+def test_table_matches_slow_reference():
+    rng = np.random.default_rng(1)
+    post = {"mu": ar1_chains(rng, 4, 120, 1, 0.6)[..., 0],
+            "theta": ar1_chains(rng, 4, 120, 2, 0.9, offsets=[0, 0, 0, 0.8])}
+    s = summarize(make_idata(post))
+    assert s.labels == ["mu", "theta[0]", "theta[1]"]
+    cols = [post["mu"], post["theta"][..., 0], post["theta"][..., 1]]
+    for i, x in enumerate(cols):
+        ref = reference_row(x)
+        for name, value in ref.items():
+            np.testing.assert_allclose(s.columns[name][i], value, rtol=1e-9, err_msg=name)
+
+
+def test_tail_ess_uses_5_95_quantiles():
+    # a chain whose 5% tail mixes slowly: the tail ESS must follow the 5% indicator
+    rng = np.random.default_rng(2)
+    x = ar1_chains(rng, 4, 150, 1, 0.3)[..., 0]
+    s = summarize(make_idata({"a": x}))
+    at_11 = min(_ess(_split((x <= np.quantile(x, p)).astype(float))) for p in (0.11, 0.89))
+    ref = reference_row(x)["ess_tail"]
+    np.testing.assert_allclose(s.columns["ess_tail"][0], ref, rtol=1e-9)
+    assert abs(ref - at_11) > 1e-6 * ref  # the two conventions differ on this data
+
+
+def test_well_mixed_chains_raise_no_warning():
+    rng = np.random.default_rng(3)
+    post = {"x": rng.standard_normal((4, 400, 3))}
+    s = summarize(make_idata(post, energy=rng.standard_normal((4, 400))))
+    assert s.ok and s.warnings == []
+    assert not s.flagged.any()
+    assert np.all(s.columns["r_hat"] < 1.01)
+    assert "No warnings" in s.to_text()
+
+
+def test_rhat_and_ess_warnings_name_the_bad_quantities():
+    rng = np.random.default_rng(4)
+    good = rng.standard_normal((4, 400))
+    stuck = ar1_chains(rng, 4, 400, 1, 0.5, offsets=[0, 0, 0, 3.0])[..., 0]   # one chain off
+    slow = ar1_chains(rng, 4, 400, 1, 0.995)[..., 0]                           # ESS tiny
+    s = summarize(make_idata({"good": good, "stuck": stuck, "slow": slow}))
+    kinds = {w.kind: w for w in s.warnings}
+    assert "r_hat" in kinds and "stuck" in kinds["r_hat"].labels
+    assert "good" not in kinds["r_hat"].labels
+    assert "ess" in kinds and "slow" in kinds["ess"].labels and "good" not in kinds["ess"].labels
+    assert list(s.flagged) == [False, True, True]
+    # the ESS threshold is 100 per chain, on both bulk and tail ESS
+    ess_min = np.minimum(s.columns["ess_bulk"], s.columns["ess_tail"])
+    assert np.array_equal(s.flagged, (s.columns["r_hat"] > 1.01) | (ess_min < 400))
+
+
+def test_thresholds_are_parameters():
+    rng = np.random.default_rng(5)
+    x = ar1_chains(rng, 4, 300, 1, 0.8)[..., 0]
+    s = summarize(make_idata({"x": x}))
+    ess = min(s.columns["ess_bulk"][0], s.columns["ess_tail"][0])
+    lo = summarize(make_idata({"x": x}), ess_per_chain_min=np.floor(ess / 4) - 1)
+    hi = summarize(make_idata({"x": x}), ess_per_chain_min=np.ceil(ess / 4) + 1)
+    assert "ess" not in {w.kind for w in lo.warnings}
+    assert "ess" in {w.kind for w in hi.warnings}
+
+
+def test_divergences_counted_and_any_warns():
+    rng = np.random.default_rng(6)
+    post = {"x": rng.standard_normal((4, 200))}
+    div = np.zeros((4, 200), bool)
+    div[2, 17] = True
+    s = summarize(make_idata(post, diverging=div))
+    assert s.divergences == 1
+    assert [w.kind for w in s.warnings] == ["divergences"]
+    s0 = summarize(make_idata(post))
+    assert s0.divergences == 0 and s0.ok
+
+
+def test_acceptance_is_mean_of_sample_stats():
+    rng = np.random.default_rng(7)
+    acc = rng.uniform(size=(3, 100))
+    s = summarize(make_idata({"x": rng.standard_normal((3, 100))}, acceptance=acc))
+    np.testing.assert_allclose(s.acceptance, acc.mean())
+    np.testing.assert_allclose(s.acceptance_per_chain, acc.mean(axis=1))
+
+
+def test_ebfmi_matches_definition_and_warns_when_low():
+    rng = np.random.default_rng(8)
+    iid = rng.standard_normal((4, 300))
+    walk = np.cumsum(0.05 * rng.standard_normal((4, 300)), axis=1)   # energy barely moves
+    energy = np.vstack([iid[:3], walk[:1]])
+    s = summarize(make_idata({"x": rng.standard_normal((4, 300))}, energy=energy))
+    ref = [sum((e[t] - e[t - 1]) ** 2 for t in range(1, len(e))) / sum((e - e.mean()) ** 2)
+           for e in energy]
+    np.testing.assert_allclose(s.ebfmi, ref, rtol=1e-10)
+    w = [w for w in s.warnings if w.kind == "ebfmi"]
+    assert len(w) == 1 and "[3]" in w[0].message
+    assert summarize(make_idata({"x": iid})).ebfmi is None   # no energy: not computed
+
+
+def test_ess_per_gradient_counts_warmup():
+    rng = np.random.default_rng(9)
+    post = {"a": rng.standard_normal((4, 200)),
+            "b": ar1_chains(rng, 4, 200, 1, 0.7)[..., 0]}
+    s = summarize(make_idata(post, n_grad_per_draw=5, n_grad_warmup=9000))
+    total = 9000 + 4 * 200 * 5
+    assert s.n_grad == total
+    i = int(np.argmin(s.columns["ess_bulk"]))
+    assert s.ess_per_grad["ess_bulk_label"] == s.labels[i] == "b"
+    np.testing.assert_allclose(s.ess_per_grad["ess_bulk"], s.columns["ess_bulk"][i] / total)
+    np.testing.assert_allclose(s.ess_per_grad["ess_tail"],
+                               s.columns["ess_tail"].min() / total)
+    assert s.ess_per_grad["warmup_counted"]
+
+
+def test_ess_per_gradient_falls_back_to_sample_stats_counts():
+    rng = np.random.default_rng(10)
+    idata = make_idata({"a": rng.standard_normal((2, 100))}, n_grad_per_draw=4)
+    for key in ("n_grad_warmup", "n_grad_sampling"):
+        del idata.attrs[key]
+    s = summarize(idata)
+    # warm-up group holds 10 draws per chain with 4 gradients each
+    assert s.n_grad_sampling == 2 * 100 * 4 and s.n_grad_warmup == 2 * 10 * 4
+    np.testing.assert_allclose(s.ess_per_grad["ess_bulk"], s.columns["ess_bulk"][0] / 880)
+
+
+def test_one_chain_has_no_rhat_but_still_summarises():
+    rng = np.random.default_rng(11)
+    s = summarize(make_idata({"x": rng.standard_normal((1, 300))}))
+    assert np.isnan(s.columns["r_hat"][0])
+    assert "r_hat" not in {w.kind for w in s.warnings}
+    assert "n/a" in s.to_text()
+
+
+def test_interrupted_run_is_said():
+    rng = np.random.default_rng(12)
+    s = summarize(make_idata({"x": rng.standard_normal((4, 100))}, attrs={"interrupted": 1}))
+    assert s.run["interrupted"]
+    assert any(w.kind == "interrupted" and "100 draws" in w.message for w in s.warnings)
+
+
+def test_bad_input_errors():
+    import xarray as xr
+
+    with pytest.raises(InputError, match="DataTree"):
+        summarize(np.zeros((4, 100)))
+    with pytest.raises(InputError, match="posterior"):
+        summarize(xr.DataTree())
+    rng = np.random.default_rng(13)
+    with pytest.raises(InputError, match="at least 4"), pytest.warns(UserWarning, match="chain"):
+        summarize(make_idata({"x": rng.standard_normal((4, 3))}, with_warmup=False))
+
+
+# ---- predictive quantities ----------------------------------------------------------------
+
+def test_predictive_group_replaces_parameters():
+    rng = np.random.default_rng(14)
+    model = gaussian_model(3, names=["w[3]"])
+    w = rng.standard_normal((4, 200, 3))
+    idata = make_idata({"w": w})
+
+    def quantities(X):
+        return {"sumsq": np.sum(X * X, axis=1), "probs": 1 / (1 + np.exp(-X[:, :2]))}
+
+    out = add_predictive(idata, model, quantities=quantities, reason="symmetry")
+    assert "predictive" not in idata.children        # the input is left alone
+    pred = out["predictive"].to_dataset()
+    np.testing.assert_allclose(pred["sumsq"].values, np.sum(w * w, axis=2))
+    np.testing.assert_allclose(pred["probs"].values, 1 / (1 + np.exp(-w[..., :2])))
+    s = summarize(out)
+    assert s.source == "predictive" and s.note == "symmetry"
+    assert s.labels == ["sumsq", "probs[0]", "probs[1]"]
+    np.testing.assert_allclose(s.columns["mean"][1], np.mean(1 / (1 + np.exp(-w[..., 0]))))
+    assert "symmetry" in s.to_text()
+
+
+def test_predictive_quantities_checked():
+    rng = np.random.default_rng(15)
+    model = gaussian_model(2)
+    idata = make_idata({"x": rng.standard_normal((2, 50, 2))})
+    with pytest.raises(InputError, match="predictive_quantities"):
+        add_predictive(idata, model)
+    with pytest.raises(ModelError, match="shape"):
+        add_predictive(idata, model, quantities=lambda X: {"bad": X[:1, 0]})
+    with pytest.raises(ModelError, match="not finite"):
+        add_predictive(idata, model, quantities=lambda X: {"bad": np.where(X[:, 0] > 0, 1.0,
+                                                                           np.nan)})
+    other = gaussian_model(2, names=["y[2]"])
+    with pytest.raises(InputError, match="lacks variables"):
+        add_predictive(idata, other, quantities=lambda X: {"q": X[:, 0]})
+
+
+# ---- rendering ----------------------------------------------------------------------------
+
+def test_text_shows_worst_rows_first_when_many():
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((4, 300, 30))
+    x[:, :, 7] = ar1_chains(rng, 4, 300, 1, 0.5, offsets=[0, 0, 0, 2.0])[..., 0]
+    s = summarize(make_idata({"x": x}))
+    text = s.to_text(max_rows=5)
+    table = text.split("\n\n")[1].splitlines()
+    assert len(table) == 1 + 5 + 1                      # header, 5 rows, "... more" line
+    assert any(line.startswith("x[7]") and line.endswith("!") for line in table)
+    assert "25 more quantities" in text
+    assert "[r_hat]" in text and "x[7]" in text.split("WARNING [r_hat]")[1]

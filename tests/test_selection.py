@@ -1,0 +1,169 @@
+""""auto" hyper-parameters: the held-out score-matching loss, its record, and its choices."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from mcmcadapt.errors import HyperparameterError, InputError, SingularMatrixError
+from mcmcadapt.score.base import ScoreEstimator
+from mcmcadapt.score.bandwidth import bandwidth_from_sqdist
+from mcmcadapt.score.kernels import sqdist
+from mcmcadapt.score.selection import select_hyperparameters
+from mcmcadapt.score.stein import Stein
+
+
+class LinearScore(ScoreEstimator):
+    """ŝ(y) = −precision · A y with A = I + coupling·(J − I): a known field, so the selection
+    loss can be computed by hand. A negative precision fails like a singular kernel system."""
+
+    auto_grids = {"precision": (0.25, 1.0, 4.0, -1.0)}
+
+    def __init__(self, precision=1.0, coupling=0.0, bandwidth=1.0, kernel="rbf",
+                 bandwidth_scale=1.0, beta=-0.5):
+        super().__init__(kernel=kernel, bandwidth=bandwidth, bandwidth_scale=bandwidth_scale,
+                         beta=beta)
+        self.precision = precision
+        self.coupling = coupling
+
+    def matrix(self, d):
+        return self.precision * ((1 - self.coupling) * np.eye(d) + self.coupling * np.ones((d, d)))
+
+    def _fit(self, X, D):
+        if self.precision < 0:
+            raise SingularMatrixError("toy system is singular for a negative precision")
+
+    def _gradients(self, Y):
+        Y = self.X_ if Y is None else Y
+        return -Y @ self.matrix(Y.shape[1])
+
+
+def hand_loss(X, est):
+    """J = mean[½‖ŝ(x)‖² + ∇·ŝ(x)] over all points, with ∇·ŝ = −tr(precision·A)."""
+    A = est.matrix(X.shape[1])
+    S = -X @ A
+    return np.mean(0.5 * np.sum(S**2, axis=1)) - np.trace(A)
+
+
+def test_loss_is_exact_for_a_known_field_with_exact_divergence():
+    X = np.random.default_rng(0).normal(size=(60, 2)) * 0.8
+    est = LinearScore(precision="auto", coupling=0.3)
+    chosen, record = select_hyperparameters(est, X, ["precision"], max_validation=1000,
+                                            screen=np.inf)
+    assert record["divergence"] == "exact" and record["n_validation"] == 60
+    by_value = {c["precision"]: c for c in record["candidates"]}
+    for p in (0.25, 1.0, 4.0):
+        expected = hand_loss(X, LinearScore(precision=p, coupling=0.3))
+        assert by_value[p]["loss"] == pytest.approx(expected, rel=1e-7)
+        assert by_value[p]["error"] is None
+    # the failing candidate is recorded, not chosen
+    assert by_value[-1.0]["loss"] == np.inf and "singular" in by_value[-1.0]["error"]
+    # N(0, 0.64 I): J(p) is minimal at p = tr A / E‖A x‖² ≈ 1.4; of the grid, 1 is closest in J
+    assert chosen == {"precision": 1.0}
+    assert record["chosen"] == {"precision": 1.0}
+
+
+def test_hutchinson_divergence_is_unbiased_within_its_noise():
+    d, n = 6, 3000
+    X = np.random.default_rng(1).normal(size=(n, d))
+    est = LinearScore(precision="auto", coupling=0.2)
+    _, record = select_hyperparameters(est, X, ["precision"], max_validation=n, n_probes=2,
+                                       exact_dim=2, screen=np.inf)
+    assert record["divergence"] == "hutchinson" and record["n_probes"] == 2
+    for c in record["candidates"][:3]:
+        fixed = LinearScore(precision=c["precision"], coupling=0.2)
+        A = fixed.matrix(d)
+        # Rademacher: Var(vᵀAv) = 2 Σ_{i≠j} A_ij², averaged over 2 probes and n points
+        sd = np.sqrt(2 * (np.sum(A**2) - np.sum(np.diag(A) ** 2)) / (2 * n))
+        assert abs(c["loss"] - hand_loss(X, fixed)) < 4 * sd
+    # Rademacher probes are exact for a diagonal Jacobian
+    _, record = select_hyperparameters(LinearScore(precision="auto"), X[:200], ["precision"],
+                                       max_validation=200, screen=np.inf)
+    assert record["n_probes"] == 1
+    for c in record["candidates"][:3]:
+        expected = hand_loss(X[:200], LinearScore(precision=c["precision"]))
+        assert c["loss"] == pytest.approx(expected, rel=1e-7)
+
+
+def test_screening_drops_only_clearly_worse_candidates():
+    X = np.random.default_rng(7).normal(size=(400, 4))
+    est = Stein(bandwidth="auto", eta="auto")
+    chosen, record = select_hyperparameters(est, X, ["bandwidth", "eta"])
+    full_chosen, full = select_hyperparameters(est, X, ["bandwidth", "eta"], screen=np.inf)
+    assert chosen == full_chosen
+    dropped = [c for c in record["candidates"] if c["screened"]]
+    assert dropped and not any(c["screened"] for c in full["candidates"])
+    kept_best = min(c["score"] for c in full["candidates"])
+    for c in dropped:
+        # recorded with its first-fold loss, never chosen, and worse than the winner overall
+        assert np.isfinite(c["loss"]) and c["score"] == np.inf
+        twin = next(f for f in full["candidates"]
+                    if (f["bandwidth"], f["eta"]) == (c["bandwidth"], c["eta"]))
+        assert twin["score"] > kept_best
+
+
+def test_too_few_particles_for_auto():
+    with pytest.raises(InputError, match="at least 4 particles"):
+        Stein(bandwidth="auto").fit(np.random.default_rng(8).normal(size=(3, 2)))
+
+
+def test_all_candidates_failing_is_an_error():
+    class AlwaysSingular(LinearScore):
+        auto_grids = {"precision": (-1.0, -2.0)}
+
+    with pytest.raises(SingularMatrixError, match="every 'auto' candidate"):
+        AlwaysSingular(precision="auto").fit(np.random.default_rng(2).normal(size=(20, 2)))
+
+
+def test_unsupported_auto_bandwidth_is_rejected():
+    with pytest.raises(HyperparameterError, match="bandwidth automatically"):
+        LinearScore(bandwidth="auto").fit(np.random.default_rng(3).normal(size=(20, 2)))
+
+
+def rel_mse(G, S):
+    return np.mean(np.sum((G - S) ** 2, 1)) / np.mean(np.sum(S**2, 1))
+
+
+def test_stein_auto_records_and_uses_its_choice():
+    X = np.random.default_rng(4).normal(size=(400, 4))
+    est = Stein(bandwidth="auto", eta="auto").fit(X)
+    rec = est.selection_
+    assert len(rec["candidates"]) == 16
+    grid = set(itertools.product(Stein.auto_grids["bandwidth"], Stein.auto_grids["eta"]))
+    assert {(c["bandwidth"], c["eta"]) for c in rec["candidates"]} == grid
+    assert all(np.isfinite(c["loss"]) and c["stderr"] > 0 for c in rec["candidates"])
+    complete = [c for c in rec["candidates"] if not c["screened"]]
+    best = min(complete, key=lambda c: c["loss"] + rec["penalty"] * c["stderr"])
+    assert rec["chosen"] == {"bandwidth": best["bandwidth"], "eta": best["eta"]}
+    # the final fit uses the chosen multiple of the median of all particles, and the chosen eta
+    h_med = bandwidth_from_sqdist(sqdist(X))
+    assert est.bandwidth_ == pytest.approx(rec["chosen"]["bandwidth"] * h_med, rel=1e-12)
+    assert est.eta_ == rec["chosen"]["eta"]
+    fixed = Stein(bandwidth_scale=rec["chosen"]["bandwidth"], eta=rec["chosen"]["eta"]).fit(X)
+    np.testing.assert_array_equal(est.gradients(), fixed.gradients())
+    # the constructor arguments are unchanged, and a refit repeats the choice exactly
+    assert est.bandwidth == "auto" and est.eta == "auto"
+    again = Stein(bandwidth="auto", eta="auto").fit(X)
+    assert again.selection_ == rec
+
+
+def test_stein_auto_beats_bad_and_default_settings():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(500, 4)) @ np.diag([1.0, 2.0, 0.5, 1.0])
+    S = -X / np.array([1.0, 4.0, 0.25, 1.0])
+    auto = rel_mse(Stein(bandwidth="auto", eta="auto").fit(X).gradients(), S)
+    bad = rel_mse(Stein(bandwidth_scale=0.2, eta=0.1).fit(X).gradients(), S)
+    default = rel_mse(Stein().fit(X).gradients(), S)
+    grid = [rel_mse(Stein(bandwidth_scale=g, eta=e).fit(X).gradients(), S)
+            for g, e in itertools.product(Stein.auto_grids["bandwidth"], Stein.auto_grids["eta"])]
+    assert auto < 0.2 * bad
+    assert auto < default
+    assert auto <= 1.5 * min(grid)
+
+
+def test_auto_eta_only_keeps_the_bandwidth():
+    X = np.random.default_rng(6).normal(size=(200, 3))
+    est = Stein(bandwidth=1.7, eta="auto").fit(X)
+    assert [c["eta"] for c in est.selection_["candidates"]] == list(Stein.auto_grids["eta"])
+    assert "bandwidth" not in est.selection_["chosen"]
+    assert est.bandwidth_ == 1.7 and est.eta_ in Stein.auto_grids["eta"]
