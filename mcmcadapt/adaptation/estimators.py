@@ -1,19 +1,17 @@
 """Score-estimator lookup by name for the adaptation objectives."""
 
-import importlib
-
 from ..errors import HyperparameterError
 
-# name -> (module of mcmcadapt.score, class), per docs/architecture.md
+# name -> class in mcmcadapt.score (imported on first use: it loads Numba)
 ESTIMATOR_NAMES = {
-    "stein": ("stein", "Stein"),
-    "ssge": ("spectral", "SSGE"),
-    "kde": ("kde", "KDE"),
-    "score_matching": ("score_matching", "KernelScoreMatching"),
-    "ksm": ("score_matching", "KernelScoreMatching"),
-    "tikhonov": ("regularized", "Tikhonov"),
-    "nu": ("regularized", "NuMethod"),
-    "nu_method": ("regularized", "NuMethod"),
+    "stein": "Stein",
+    "ssge": "SSGE",
+    "kde": "KDE",
+    "score_matching": "KernelScoreMatching",
+    "ksm": "KernelScoreMatching",
+    "tikhonov": "Tikhonov",
+    "nu": "NuMethod",
+    "nu_method": "NuMethod",
 }
 
 
@@ -32,5 +30,6 @@ def make_estimator(estimator, options=None):
     if key not in ESTIMATOR_NAMES:
         raise HyperparameterError(
             f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATOR_NAMES)}.")
-    module, cls = ESTIMATOR_NAMES[key]
-    return getattr(importlib.import_module(f"mcmcadapt.score.{module}"), cls)(**(options or {}))
+    from .. import score
+
+    return getattr(score, ESTIMATOR_NAMES[key])(**(options or {}))

@@ -41,6 +41,18 @@ def metric_block(transition, phi):
     return slice(1, 1)
 
 
+def log_det_factor(transition, phi):
+    """(log det L, d) of the preconditioner factor, from ``describe(phi)``."""
+    described = transition.describe(phi)
+    if "inv_mass" in described:
+        M = described["inv_mass"]
+        return float(np.sum(np.log(np.diag(np.linalg.cholesky(M))))), M.shape[0]
+    if "inv_mass_diag" in described:
+        v = described["inv_mass_diag"]
+        return 0.5 * float(np.sum(np.log(v))), np.size(v)
+    raise NotImplementedError(f"{transition!r} has no preconditioner block in φ.")
+
+
 def first_order_entropy(transition, phi):
     """Entropy (up to a constant) of the proposal with the forces held fixed, and its
     φ-gradient, for preconditioned kernels: then y is affine in the Gaussian noise with
@@ -48,17 +60,8 @@ def first_order_entropy(transition, phi):
     their exact entropy; for fixed-step-count HMC it is the small-trajectory (free-particle)
     limit — it cannot see a trajectory turning back, so it suits a fixed number of
     leapfrog steps, not a tuned trajectory length."""
-    described = transition.describe(phi)
+    logdet_L, d = log_det_factor(transition, phi)
     grad = np.zeros(np.shape(phi))
-    if "inv_mass" in described:
-        M = described["inv_mass"]
-        d = M.shape[0]
-        logdet_L = float(np.sum(np.log(np.diag(np.linalg.cholesky(M)))))
-    elif "inv_mass_diag" in described:
-        d = np.size(described["inv_mass_diag"])
-        logdet_L = 0.5 * float(np.sum(np.log(described["inv_mass_diag"])))
-    else:
-        raise NotImplementedError(f"{transition!r} has no preconditioner block in φ.")
     grad[0] = d
     grad[1:1 + d] = 1.0
     return d * float(phi[0]) + logdet_L, grad

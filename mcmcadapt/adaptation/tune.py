@@ -249,7 +249,22 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
     the iteration: the population and φ stay as they were, the failure is recorded
     (status 3) and warned about; 25 in a row re-raise. Non-finite gradients are skipped by
     the optimiser (status 2). KeyboardInterrupt stops tuning cleanly (``interrupted``).
+    Numerics run under the package's thread policy (one BLAS thread by default, see
+    :mod:`mcmcadapt.score._threads`): population-sized linear algebra is small, and on a
+    shared 2-core machine multi-threaded BLAS was measured 100–1000× slower on it.
     """
+    from ..score._threads import compute_threads
+
+    with compute_threads():
+        return _tune(model, kernel, objective, estimator, chains, steps, seed, precond, init,
+                     step_size, lr, clip_norm, average, target_accept, kernel_options,
+                     objective_options, estimator_options, record_chains, warmup_max_draws,
+                     progress)
+
+
+def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, init, step_size,
+          lr, clip_norm, average, target_accept, kernel_options, objective_options,
+          estimator_options, record_chains, warmup_max_draws, progress):
     start = time.perf_counter()
     chains = int(chains)
     steps = int(steps)
@@ -322,7 +337,7 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
         messages.append(f"{opt.n_skipped} parameter updates were skipped because the "
                         "gradient or objective was not finite.")
     for msg in messages:
-        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
     est_name = estimator if isinstance(estimator, str) else type(estimator).__name__
     settings = {"chains": chains, "steps": steps, "precond": precond, "lr": np.ravel(lr).tolist(),
                 "clip_norm": clip_norm, "average": average, "target_accept": target_accept,

@@ -60,6 +60,13 @@ def sample(model, result, chains=4, draws=2000, seed=1, progress=None):
         raise InputError(
             f"the tuning result has dimension {result.state.x.shape[1]} but the model has "
             f"{model.dim}; sample with the model that was tuned.")
+    from ..score._threads import compute_threads
+
+    with compute_threads():  # one BLAS thread by default, as in tune()
+        return _sample(model, result, chains, draws, seed, progress)
+
+
+def _sample(model, result, chains, draws, seed, progress):
     rng = as_generator(seed)
     counting = CountingModel(model)
     transition, phi = result.transition, result.phi
@@ -94,7 +101,7 @@ def sample(model, result, chains=4, draws=2000, seed=1, progress=None):
     except ModelError as err:
         interrupted, error = True, f"draw {done}: {err}"
         warnings.warn(f"sampling stopped at {error}; the {done} completed draws are kept.",
-                      RuntimeWarning, stacklevel=2)
+                      RuntimeWarning, stacklevel=3)
     bar.close("interrupted" if interrupted else "")
     if not has_energy:
         del stats["energy"]
