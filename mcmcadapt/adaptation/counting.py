@@ -50,10 +50,7 @@ class CountingModel:
 
 def _has_analytic_hvp(model):
     """Whether ``model.hvp`` is analytic (user-supplied) rather than central differences."""
-    flag = getattr(model, "has_hvp", None)
-    if flag is not None:
-        return bool(flag)
-    return getattr(model, "_hvp", None) is not None
+    return bool(getattr(model, "has_hvp", False))
 
 
 class FirstOrderModel:

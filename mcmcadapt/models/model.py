@@ -214,6 +214,12 @@ class Model:
             g[:, sl] = gx[:, sl] * dx + dlj
         return check_output(self.name, (lp + logj, g), *U.shape)
 
+    @property
+    def has_hvp(self):
+        """True when Hessian-vector products are analytic (``hvp=`` given), False when they
+        come from central differences of gradients (two gradient evaluations per product)."""
+        return self._hvp is not None
+
     def hvp(self, X, V, batch=None):
         """Row-wise Hessian-vector products ``H(x_i) v_i`` of the log density, shape (n, d).
 
