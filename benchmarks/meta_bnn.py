@@ -462,6 +462,46 @@ def compact(summ, tuned, cfg, settings):
 
 
 # ---------------------------------------------------------------------------------------------
+def step_costs(cfg, samplers, datasets, root=None, columns="standard", steps=20, seed=0):
+    """Measured seconds per step of SGLD and of a learned sampler with ``cfg.particles``
+    particles on split 0 of each set, and the protocol's extrapolated run time:
+    {dataset: {"sgld": s, "learned": s, "protocol": s}}, protocol = splits × (2 SGLD runs +
+    one run per learned sampler) × steps."""
+    from mcmcadapt.transitions import SGLD
+
+    learned = next(iter(samplers.values()))
+    out = {}
+    for name in datasets:
+        model = load_model(name, 0, root, columns, hidden=cfg.hidden)
+        X0 = model.sample_prior(cfg.particles, seed=seed)
+        sgld = SGLD(step_size=2 * cfg.sgld_step, batch_size=cfg.batch)
+        per = {}
+        for label, (tr, phi) in (("sgld", (sgld, sgld.init_params(model))),
+                                 ("learned", learned[:2])):
+            rng = np.random.default_rng(seed)
+            state, _ = tr.step(model, tr.init(model, X0), phi, rng)  # compile / warm up
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                state, _ = tr.step(model, state, phi, rng)
+            per[label] = (time.perf_counter() - t0) / steps
+        per["dim"] = model.dim
+        per["protocol"] = cfg.splits * cfg.of(cfg.steps, name) * (
+            2 * per["sgld"] + len(samplers) * per["learned"])
+        out[name] = per
+    return out
+
+
+def cost_table(costs, cfg, n_learned):
+    lines = [f"| data set | dim | SGLD s/step | learned s/step | {cfg.splits} splits × "
+             f"(2 SGLD + {n_learned} learned) runs, hours |", "|---|---|---|---|---|"]
+    for name, c in costs.items():
+        lines.append(f"| {name} ({cfg.of(cfg.steps, name)} steps) | {c.get('dim', '')} | "
+                     f"{c['sgld']:.4f} | {c['learned']:.4f} | {c['protocol'] / 3600:.2f} |")
+    total = sum(c["protocol"] for c in costs.values()) / 3600
+    lines.append(f"| **total** | | | | **{total:.2f}** |")
+    return lines
+
+
 def with_steps(cfg, spec):
     """``cfg`` with the step counts of ``spec`` ("N" for every set, or "name=N,..."); the
     evaluation interval and table columns follow (N/40; N/10, N/2, N)."""
@@ -499,6 +539,9 @@ def main(argv=None):
     ap.add_argument("--train", action="store_true",
                     help="meta-train and save the samplers (default: load them from --params-dir)")
     ap.add_argument("--train-only", action="store_true", help="train, save, and stop")
+    ap.add_argument("--measure-cost", action="store_true",
+                    help="time 20 steps per sampler type and data set, print the protocol's "
+                    "extrapolated run time, and stop")
     ap.add_argument("--estimators", default=",".join(ESTIMATORS))
     ap.add_argument("--datasets", default=",".join(TEST_SETS))
     ap.add_argument("--splits", type=int, default=None)
@@ -554,6 +597,12 @@ def main(argv=None):
             samplers = load_samplers(estimators, args.params_dir, cfg.batch)
         if args.train_only:
             print("\n".join(training_table(samplers)))
+            return 0
+        if args.measure_cost:
+            costs = step_costs(cfg, samplers, datasets, root, args.columns, seed=args.seed)
+            print(f"## Cost of the protocol ({cfg.particles} particles, one process, "
+                  f"Numba threads {numba.get_num_threads()}, BLAS threads 1)\n")
+            print("\n".join(cost_table(costs, cfg, len(samplers))))
             return 0
         results, tuned = evaluate_all(cfg, samplers, datasets, root, args.columns, args.seed,
                                       jobs=args.jobs, cache_dir=args.cache_dir)

@@ -25,9 +25,12 @@ For every estimator and cell (distribution, d, n) the table reports
 * ``default``: the estimator's default hyper-parameters;
 * ``auto``: every hyper-parameter in the estimator's ``auto_grids`` set to "auto" (held-out
   score-matching loss, :mod:`mcmcadapt.score.selection`), with the values it chose;
-* ``grid best``: the oracle best over the same grid (bandwidth multiples × second parameter),
-  chosen separately for in-sample and held-out error with the true score. auto/best is the
-  ratio of auto's error to that oracle (target ≤ 1.5).
+* ``grid best``: the oracle best over the same grid, chosen separately for in-sample and
+  held-out error with the true score. auto/best is the ratio of auto's error to that oracle
+  (target ≤ 1.5). The grids are each estimator's ``auto_grids``: bandwidth × {0.5, 1, 2, 4}
+  median (KDE × {0.125, 0.25, 0.5, 1}) times the second parameter — Stein η ∈ {1e-3 … 1},
+  kernel score matching η ∈ {1e-4 … 1e-1} (relative ridge), SSGE eigenvalue cut-off and
+  Tikhonov η ∈ {0.01 … 10}, ν-method iterations ∈ {2, 4, …, 64}.
 
 A final table, for choosing defaults, gives per estimator the grid points with the smallest
 geometric mean (over all cells) of held-out error / cell's grid best.
@@ -160,7 +163,10 @@ def hand_grid(cls, fixed):
 
 def describe_default(cls, fixed):
     est = cls(**fixed)
-    parts = [f"h={est.bandwidth_scale:g}·med" if est.bandwidth == "median" else f"h={est.bandwidth}"]
+    if est.bandwidth == "median":
+        parts = [f"h={est.bandwidth_scale:g}·med"]
+    else:
+        parts = [f"h={est.bandwidth}"]
     parts += [f"{k}={getattr(est, k):g}" for k in cls.auto_grids if k != "bandwidth"]
     return ", ".join(parts)
 
@@ -192,7 +198,8 @@ def main(argv=None):
     ap.add_argument("--variants", action="store_true",
                     help="also the diagonal-kernel Tikhonov and ν-method")
     ap.add_argument("--only", nargs="*", default=None, help="estimator labels to run")
-    ap.add_argument("--dists", default="gauss,grid", help="comma-separated, of " + ", ".join(DISTRIBUTIONS))
+    ap.add_argument("--dists", default="gauss,grid",
+                    help="comma-separated, of " + ", ".join(DISTRIBUTIONS))
     ap.add_argument("--dims", type=int, nargs="*", default=None)
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--json", default=None, help="also write every measured error to this file")
@@ -266,7 +273,8 @@ def main(argv=None):
         with open(args.json, "w") as fh:
             json.dump(records, fh, indent=1)
 
-    print("\n## Choosing defaults: geometric mean over cells of held-out error / cell's grid best\n")
+    print("\n## Choosing defaults: geometric mean over cells of held-out error / cell's "
+          "grid best\n")
     print("| estimator | current default | best grid points (geometric-mean ratio) |")
     print("|---|---|---|")
     for label, cls, fixed in specs:

@@ -21,12 +21,14 @@ def k_and_grad(kernel, h, x, y):
     return u**BETA, 2 * BETA / h**2 * u ** (BETA - 1) * r
 
 
-def reference_ssge(kernel, h, X, Y, n_eigen=None, threshold=None):
+def reference_ssge(kernel, h, X, Y, n_eigen=None, threshold=None, cutoff=None):
     n, d = X.shape
     K = np.array([[k_and_grad(kernel, h, X[i], X[j])[0] for j in range(n)] for i in range(n)])
     lam, U = np.linalg.eigh(K)
     lam, U = lam[::-1], U[:, ::-1]
-    if n_eigen is None:
+    if cutoff is not None:
+        n_eigen = int(np.sum(lam > cutoff))
+    elif n_eigen is None:
         frac = np.cumsum(lam) / np.sum(lam)
         n_eigen = next(j + 1 for j in range(n) if frac[j] >= threshold)
     lam, U = lam[:n_eigen], U[:, :n_eigen]
@@ -61,13 +63,17 @@ def data():
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "imq"])
-@pytest.mark.parametrize("n_eigen,threshold", [(4, None), (None, 0.99), (None, 0.9)])
-def test_matches_loop_reference(data, kernel, n_eigen, threshold):
+@pytest.mark.parametrize(
+    "kw",
+    [{"n_eigen": 4}, {"eigen_threshold": 0.99}, {"eigen_threshold": 0.9}, {"eta": 1.0},
+     {"eta": 0.05}],
+)
+def test_matches_loop_reference(data, kernel, kw):
     X, Y = data
     h = 1.6
-    kw = {"n_eigen": n_eigen} if n_eigen else {"eigen_threshold": threshold}
     est = SSGE(kernel=kernel, bandwidth=h, **kw).fit(X)
-    g_in, g_out, J = reference_ssge(kernel, h, X, Y, n_eigen, threshold)
+    g_in, g_out, J = reference_ssge(kernel, h, X, Y, kw.get("n_eigen"),
+                                    kw.get("eigen_threshold"), kw.get("eta"))
     assert est.n_eigen_ == J
     assert rel_err(est.gradients(), g_in) < 1e-10
     assert rel_err(est.gradients(Y), g_out) < 1e-10
@@ -75,8 +81,8 @@ def test_matches_loop_reference(data, kernel, n_eigen, threshold):
 
 def test_out_of_sample_formula_reproduces_in_sample(data):
     X, _ = data
-    est = SSGE(n_eigen=7).fit(X)
-    assert rel_err(est.gradients(X), est.gradients()) < 1e-10
+    for est in (SSGE(n_eigen=7).fit(X), SSGE().fit(X)):
+        assert rel_err(est.gradients(X), est.gradients()) < 1e-10
 
 
 def test_bandwidth_comes_from_fitted_particles_only(data):
@@ -110,7 +116,11 @@ def test_threshold_one_keeps_all_numerically_nonzero_eigenpairs():
         ({"eigen_threshold": 0.0}, "eigen_threshold"),
         ({"eigen_threshold": 1.5}, "eigen_threshold"),
         ({"eigen_threshold": "most"}, "eigen_threshold"),
-        ({"n_eigen": 3, "eigen_threshold": "auto"}, "n_eigen"),
+        ({"eta": 0.0}, "eta"),
+        ({"eta": -1.0}, "eta"),
+        ({"eta": "big"}, "eta"),
+        ({"n_eigen": 3, "eta": "auto"}, "n_eigen"),
+        ({"eigen_threshold": 0.9, "eta": "auto"}, "eigen_threshold"),
     ],
 )
 def test_bad_hyperparameters(kw, match):
@@ -119,8 +129,16 @@ def test_bad_hyperparameters(kw, match):
         SSGE(**kw).fit(X)
 
 
-def test_auto_threshold_is_chosen_from_grid():
+def test_cutoff_above_every_eigenvalue_gives_zero_with_warning():
+    X = np.random.default_rng(5).standard_normal((20, 2))
+    with pytest.warns(RuntimeWarning, match="no eigenvalue"):
+        est = SSGE(eta=1e3).fit(X)
+    assert est.n_eigen_ == 0
+    assert np.all(est.gradients() == 0.0) and np.all(est.gradients(X[:3] + 0.1) == 0.0)
+
+
+def test_auto_cutoff_is_chosen_from_grid():
     X = np.random.default_rng(3).standard_normal((120, 2))
-    est = SSGE(bandwidth="auto", eigen_threshold="auto").fit(X)
-    assert est.selection_["chosen"]["eigen_threshold"] in SSGE.auto_grids["eigen_threshold"]
-    assert est.eigen_threshold == "auto"          # constructor arguments stay unchanged
+    est = SSGE(bandwidth="auto", eta="auto").fit(X)
+    assert est.selection_["chosen"]["eta"] in SSGE.auto_grids["eta"]
+    assert est.eta == "auto"                      # constructor arguments stay unchanged

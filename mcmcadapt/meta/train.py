@@ -126,6 +126,7 @@ def meta_train(model, estimator="stein", *, transition=None, phi0=None, particle
         bar.update(it + 1, logp=h["logp"][it])
     bar.close()
     settings = {"estimator": est_name, "estimator_options": _jsonable(estimator_options),
+                "estimator_repr": repr(est),
                 "particles": int(particles), "unroll": int(unroll),
                 "iterations": int(iterations), "restart_every": int(restart_every),
                 "lr": float(lr), "clip_norm": clip_norm, "model": getattr(model, "name", ""),

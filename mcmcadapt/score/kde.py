@@ -32,7 +32,7 @@ class KDE(ScoreEstimator):
 
     auto_grids = {"bandwidth": (0.125, 0.25, 0.5, 1.0)}
 
-    def __init__(self, kernel="rbf", bandwidth="median", bandwidth_scale=1.0, beta=-0.5):
+    def __init__(self, kernel="rbf", bandwidth="median_log", bandwidth_scale=1.0, beta=-0.5):
         super().__init__(kernel=kernel, bandwidth=bandwidth, bandwidth_scale=bandwidth_scale,
                          beta=beta)
 

@@ -25,6 +25,11 @@ Matrix kernels (``matrix_kernel``), built from the scalar radial kernel k = f(�
 * ``"diagonal"``: 𝒦 = k·I. Z(y) = Σ_b W_b (y − x_b) (the Stein divergence sum B at y = x_b),
   and the in-sample Tikhonov estimate equals exact Stein (V-statistic) with the same η.
 
+Measured (benchmarks/score_accuracy.py, best grid point per cell, N(0, I) and the grid
+mixture): the curl-free kernel's held-out error was 1.4–5× lower on N(0, I_32), the two were
+within a factor 1.6 either way at d = 8, and at d = 2 the diagonal kernel was up to 1.7× better
+at n = 2048. The curl-free kernel is the default for its high-dimensional advantage.
+
 Neither kernel's nd×nd Gram is ever formed: a product Σ_b 𝒦(y_a, x_b) s_b costs one GEMM for
 the diagonal kernel and three for the curl-free one,
 Σ_b h²[W_ab s_b − V_ab r_ab (r_ab·s_b)] = h²[W S − (M1)∘Y + M X], M = V∘(Y Sᵀ − 1 (x_b·s_b)ᵀ).
@@ -73,10 +78,12 @@ class BlockGram:
             return
         h2 = kernel.h**2
         V = kernel.curvature(D)
+        # U = h²((d + 2)V + D∘T), built in place.
         U = kernel.third_derivative(D)
         U *= D
-        U += (d + 2) * V
-        U *= h2
+        U /= d + 2
+        U += V
+        U *= h2 * (d + 2)
         self.Z = U.sum(axis=1)[:, None] * self.Y - U @ self.X
         del U
         W *= h2
@@ -98,9 +105,11 @@ class BlockGram:
         and h²(W_ab − V_ab‖r_ab‖²), so ‖𝒦_ab‖₂ is the larger of their absolute values."""
         if self.kind == "diagonal":
             return float(np.abs(self.K).sum(axis=1).max())
-        D = sqdist(self.X)
-        E = np.abs(self.Wh - self.Vh * D)
-        np.maximum(E, np.abs(self.Wh), out=E)
+        E = sqdist(self.X)
+        E *= self.Vh
+        np.subtract(self.Wh, E, out=E)
+        np.abs(E, out=E)
+        np.maximum(E, self.Wh, out=E)           # W = −2f′ > 0 for both kernels
         return float(E.sum(axis=1).max())
 
 
@@ -146,8 +155,8 @@ class Tikhonov(_SpectralFilterEstimator):
     ŝ(y) = −(1/η) [Z(y) + Σ_b 𝒦(y, x_b) ŝ(x_b)] (which reproduces ŝ_X at y = x_b).
     The diagonal kernel is solved by one Cholesky factorisation of K + ηI (in-sample this is
     exact Stein, V-statistic); the curl-free one by conjugate gradients on the nd unknowns
-    with the three-GEMM product (relative residual ≤ ``tol``; ``cg_iterations_`` records the
-    count, and a RuntimeWarning is issued if ``max_iter`` is reached first).
+    with the three-GEMM product (relative residual ≤ ``tol``; a RuntimeWarning is issued if
+    ``max_iter`` is reached first).
 
     Parameters
     ----------
@@ -160,11 +169,15 @@ class Tikhonov(_SpectralFilterEstimator):
         Relative residual at which conjugate gradients stop (curl-free kernel).
     max_iter : int ≥ 1
         Iteration cap of conjugate gradients.
+
+    Fitted attributes: ``eta_``; ``jitter_`` (diagonal kernel: extra diagonal the Cholesky
+    needed) or ``cg_iterations_`` (curl-free kernel); plus ``a_``, ``C_``, ``G_`` and those of
+    the base class.
     """
 
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "eta": (1e-2, 1e-1, 1.0, 10.0)}
 
-    def __init__(self, kernel="rbf", bandwidth="median", eta=0.1, matrix_kernel="curl_free",
+    def __init__(self, kernel="rbf", bandwidth="median", eta=10.0, matrix_kernel="curl_free",
                  tol=1e-8, max_iter=2000, bandwidth_scale=1.0, beta=-0.5):
         super().__init__(kernel=kernel, bandwidth=bandwidth, matrix_kernel=matrix_kernel,
                          bandwidth_scale=bandwidth_scale, beta=beta)
@@ -230,7 +243,9 @@ class NuMethod(_SpectralFilterEstimator):
     In the representation s = a·Z + Σ_b 𝒦(·, x_b) c_b each step is
     a_t = (1+u)a − u a' − ω/Λ and C_t = (1+u)C − u C' − (ω/Λ)(a Z_X + 𝒦_XX C): one block-Gram
     product (1 or 3 GEMMs) per iteration and nothing else. t iterations act roughly like a
-    Tikhonov ridge λ ≈ κ/t².
+    Tikhonov ridge λ ≈ κ/t². The residual polynomials decay algebraically (as t^(−2ν) on the
+    spectrum), so the iteration is a regulariser, not a fast solver: converging to the
+    unregularised solution needs many iterations even for a well-conditioned Gram.
 
     Parameters
     ----------
@@ -241,11 +256,14 @@ class NuMethod(_SpectralFilterEstimator):
     nu : float > 0
         Qualification ν of the method.
     matrix_kernel : {"curl_free", "diagonal"}
+
+    Fitted attributes: ``n_iter_``, ``norm_bound_`` (Λ); plus ``a_``, ``C_``, ``G_`` and those
+    of the base class.
     """
 
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "n_iter": (2, 4, 8, 16, 32, 64)}
 
-    def __init__(self, kernel="rbf", bandwidth="median", n_iter=20, nu=1.0,
+    def __init__(self, kernel="rbf", bandwidth="median", n_iter=8, nu=1.0,
                  matrix_kernel="curl_free", bandwidth_scale=1.0, beta=-0.5):
         super().__init__(kernel=kernel, bandwidth=bandwidth, matrix_kernel=matrix_kernel,
                          bandwidth_scale=bandwidth_scale, beta=beta)
@@ -272,7 +290,7 @@ class NuMethod(_SpectralFilterEstimator):
                                     / ((t + 2 * nu - 1) * (2 * t + 4 * nu - 1)
                                        * (2 * t + 2 * nu - 3)))
             w = 4 * (2 * t + 2 * nu - 1) * (t + nu - 1) / ((t + 2 * nu - 1) * (2 * t + 4 * nu - 1))
-            R = a * Z + gram.apply(C)
+            R = a * Z + gram.apply(C) if t > 1 else np.zeros_like(Z)   # s_0 = 0
             C_next = (1 + u) * C - u * C_prev - (w / lam_bound) * R
             a, a_prev = (1 + u) * a - u * a_prev - w / lam_bound, a
             C, C_prev = C_next, C

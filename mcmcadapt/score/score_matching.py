@@ -41,7 +41,7 @@ error was 1.5–10× higher on Gaussians and no lower on the grid mixture, so th
 
 Bandwidth: the length-scale h of :mod:`mcmcadapt.score.kernels`, set from the fitted
 particles. Sign: gradients estimate +∇log q. Memory O(n² + n·d): a handful of n×n buffers
-(W, P, C and one product), queries processed in blocks.
+(K/W in the distance matrix's memory, P, C and one product), queries processed in blocks.
 """
 
 import numpy as np
@@ -83,33 +83,39 @@ class KernelScoreMatching(ScoreEstimator):
     def _fit(self, X, D):
         n, d = X.shape
         kern = self.kernel_
-        W = kern.weight(D)
-        # b = Lᵀ1 with L = −dW + V∘D (symmetric, so row sums).
-        b = -d * W.sum(axis=1) + np.einsum("ij,ij->i", kern.curvature(D), D)
+        # b = Lᵀ1 with L = −d·W + V∘D (symmetric, so row sums); V∘D needs D before the kernel
+        # matrices take its memory.
+        vd = np.einsum("ij,ij->i", kern.curvature(D), D)
+        km = kern.matrices_from_sqdist(D)
+        W, w = km.W, km.w_scale                   # true weights w·W (for the RBF, W is K)
+        b = vd - d * w * km.w_rowsum
         self.center_ = X.mean(axis=0)
         self.Xc_ = Xc = X - self.center_
         P = Xc @ Xc.T
         p = np.diag(P).copy()
         C = W @ W
         C *= P
-        P *= W                                    # P now holds P∘W
+        P *= W                                    # P∘W
         E = P @ W
         C -= E
         C -= E.T
+        np.multiply(p[:, None], W, out=P)         # diag(p) W, reusing P's buffer
+        np.matmul(W, P, out=E)
+        C += E
         del E, P
-        C += W @ (p[:, None] * W)
+        C *= w * w
         # The system above times n: (C + η·tr(C)/n · I) α = −b.
         C[np.diag_indices_from(C)] += positive_float(self.eta, "eta") * np.trace(C) / n
         L, self.jitter_ = cholesky_jitter(C, overwrite=True)
         del C
         self.alpha_ = cho_solve(L, -b)
         self.eta_ = float(self.eta)
-        self.G_ = self._grad(W, Xc)
-        self.energy_ = kern.value(D) @ self.alpha_
+        self.G_ = w * self._grad(W, Xc)
+        self.energy_ = km.K @ self.alpha_
 
     def _grad(self, W, Yc):
-        """∇f(y_a) = Σ_m α_m W_am (x_m − y_a) from the (scaled) weights W (m, n) between the
-        centred queries Yc (m, d) and the centred particles."""
+        """∇f(y_a) = Σ_m α_m W_am (x_m − y_a) from the weights W (m, n) between the centred
+        queries Yc (m, d) and the centred particles."""
         return W @ (self.alpha_[:, None] * self.Xc_) - (W @ self.alpha_)[:, None] * Yc
 
     def _gradients(self, Y):
@@ -118,7 +124,8 @@ class KernelScoreMatching(ScoreEstimator):
         out = np.empty_like(Y)
         for rows in query_blocks(Y.shape[0], self.n_):
             Yc = Y[rows] - self.center_
-            out[rows] = self._grad(self.kernel_.weight(sqdist(Yc, self.Xc_)), Yc)
+            km = self.kernel_.matrices_from_sqdist(sqdist(Yc, self.Xc_))
+            out[rows] = km.w_scale * self._grad(km.W, Yc)
         return out
 
     def energy(self, Y=None):
