@@ -28,6 +28,13 @@ class KDE(ScoreEstimator):
 
     Parameters: ``kernel``, ``bandwidth``, ``bandwidth_scale``, ``beta``, see
     :class:`~mcmcadapt.score.base.ScoreEstimator`.
+
+    The default bandwidth is ``"median_log"`` (h² = ½·median(‖x_i − x_j‖²)/log(n + 1), i.e.
+    0.30 × median at n = 256 and 0.26 × at n = 2048, shrinking with n as a density estimate's
+    bandwidth should): the median itself over-smooths badly. Measured with
+    ``benchmarks/score_accuracy.py`` (held-out relative MSE, geometric mean of the ratio to
+    each cell's best of {0.125, 0.25, 0.5, 1} × median): 1.23 on N(0, I) and the grid mixture,
+    1.12 on the bimodal and Student-t targets (the median: 3.9 and 3.7).
     """
 
     auto_grids = {"bandwidth": (0.125, 0.25, 0.5, 1.0)}

@@ -173,6 +173,12 @@ class Tikhonov(_SpectralFilterEstimator):
     Fitted attributes: ``eta_``; ``jitter_`` (diagonal kernel: extra diagonal the Cholesky
     needed) or ``cg_iterations_`` (curl-free kernel); plus ``a_``, ``C_``, ``G_`` and those of
     the base class.
+
+    Defaults (median bandwidth, η = 10), measured with ``benchmarks/score_accuracy.py``
+    (held-out relative MSE, geometric mean of the ratio to each cell's best grid point): 2.8×
+    on N(0, I) and the grid mixture, where 4 × median with η = 1 wins (1.06×), and 1.27× on
+    the bimodal and Student-t targets, where it is the best grid point. The bandwidth stays
+    the median heuristic as for every estimator here; "auto" adapts it.
     """
 
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "eta": (1e-2, 1e-1, 1.0, 10.0)}
@@ -259,6 +265,12 @@ class NuMethod(_SpectralFilterEstimator):
 
     Fitted attributes: ``n_iter_``, ``norm_bound_`` (Λ); plus ``a_``, ``C_``, ``G_`` and those
     of the base class.
+
+    Defaults (median bandwidth, 8 iterations), measured with ``benchmarks/score_accuracy.py``
+    (held-out relative MSE, geometric mean of the ratio to each cell's best grid point): 4.1×
+    on N(0, I) and the grid mixture, where 4 × median with 16 iterations wins (1.3×), and
+    1.5× on the bimodal and Student-t targets, where it is the best grid point. The bandwidth
+    stays the median heuristic as for every estimator here; "auto" adapts it.
     """
 
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "n_iter": (2, 4, 8, 16, 32, 64)}

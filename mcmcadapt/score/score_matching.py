@@ -65,6 +65,12 @@ class KernelScoreMatching(ScoreEstimator):
 
     Fitted attributes: ``alpha_`` (n,), ``eta_``, ``jitter_`` (extra diagonal the Cholesky
     needed, 0.0 normally), plus those of the base class. :meth:`energy` gives f = log q̂ + const.
+
+    Defaults (median bandwidth, η = 0.1), measured with ``benchmarks/score_accuracy.py``
+    (held-out relative MSE, geometric mean of the ratio to each cell's best grid point): 3.7×
+    on N(0, I) and the grid mixture, where 4 × median wins (1.2×), and 1.10× on the bimodal and
+    Student-t targets, where it is the best grid point. The bandwidth stays the median
+    heuristic as for every estimator here; "auto" adapts it.
     """
 
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "eta": (1e-4, 1e-3, 1e-2, 1e-1)}

@@ -71,6 +71,12 @@ class SSGE(ScoreEstimator):
 
     Fitted attributes: ``n_eigen_`` (J used), ``eigenvalues_`` (J,) descending, plus those of
     the base class.
+
+    Defaults (median bandwidth, η = 1), measured with ``benchmarks/score_accuracy.py``
+    (held-out relative MSE, geometric mean of the ratio to each cell's best grid point):
+    2.4× on N(0, I) and the grid mixture (where 4 × median, η = 0.1 gets 1.3×) and 1.25× on
+    the bimodal and Student-t targets, where it is the best grid point. The bandwidth stays
+    the median heuristic as for every estimator here; "auto" adapts it.
     """
 
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "eta": (1e-2, 1e-1, 1.0, 10.0)}
