@@ -246,7 +246,7 @@ def _load(text):
     doc = json.loads(text)
     out = [(label, {"curve": {k: np.asarray(v) for k, v in r["curve"].items()},
                     "ksd": {int(k): v for k, v in r["ksd"].items()},
-                    "seconds": r["seconds"], "n_diverging": r["n_diverging"]})
+                    "seconds": r["seconds"], "n_diverging": r["n_diverging"], "cached": True})
            for label, r in doc["runs"]]
     return out, doc["tuned"]
 
@@ -389,11 +389,18 @@ def paired(results, name, a, b):
     return mean_se(d)
 
 
+#: NLL differences below this are reported as ties whatever their standard error
+NEGLIGIBLE = 5e-4
+
+
 def verdict(m, se):
-    """'lower' / 'higher' when the difference exceeds two standard errors, else 'tie'."""
-    if np.isnan(se):
-        return "lower" if m < 0 else "higher" if m > 0 else "tie"
-    return "lower" if m < -2 * se else "higher" if m > 2 * se else "tie (within 2 s.e.)"
+    """'lower' / 'higher' when the difference exceeds two standard errors and
+    :data:`NEGLIGIBLE`, else a tie."""
+    if abs(m) < NEGLIGIBLE:
+        return f"tie (|Δ| < {NEGLIGIBLE:g})"
+    if not np.isnan(se) and abs(m) <= 2 * se:
+        return "tie (within 2 s.e.)"
+    return "lower" if m < 0 else "higher"
 
 
 def claims(results):
@@ -611,9 +618,13 @@ def main(argv=None):
     steps = ", ".join(f"{d} {cfg.of(cfg.steps, d)}" for d in datasets)
     threads = (f"{args.jobs} worker processes × 1 Numba thread" if args.jobs > 1
                else f"Numba threads {numba.get_num_threads()}")
+    n_tasks = len(datasets) * cfg.splits
+    n_cached = sum(1 for by in results.values() for r in next(iter(by.values()))
+                   if r.get("cached"))
+    cached = f", {n_cached} of {n_tasks} (set, split) tasks from the cache" if n_cached else ""
     header = (f"## Meta-learned BNN samplers ({tag}: {cfg.splits} split(s), {cfg.particles} "
               f"particles, minibatch {cfg.batch}, steps: {steps}; columns={args.columns}; "
-              f"{threads}, BLAS threads 1; total {total / 60:.1f} min)")
+              f"{threads}, BLAS threads 1; total {total / 60:.1f} min{cached})")
     text = "\n".join([header, ""] + training_table(samplers) + [markdown(summ, results, tuned)])
     print(text)
     if args.out:
