@@ -6,9 +6,12 @@ entropy term ("MAP"); then run every sampler, and two SGLD baselines, on austral
 pima and sonar with the paper's protocol and print markdown tables of test NLL, test error
 and squared KSD (mean ± standard error over splits) at fixed step counts.
 
-    python benchmarks/meta_bnn.py --train            # train (≈ 1-2 min per estimator), save, test
-    python benchmarks/meta_bnn.py                    # test with the saved parameters
+    python benchmarks/meta_bnn.py --train-only       # train (≈ 1-2 min per estimator), save
+    python benchmarks/meta_bnn.py --jobs 2           # test the saved samplers (hours: see
+                                                     #   --measure-cost; --cache-dir resumes)
+    python benchmarks/meta_bnn.py --particles 100 --jobs 2   # the same with 100 particles
     python benchmarks/meta_bnn.py --quick            # reduced sizes, trains in memory (minutes)
+    python benchmarks/meta_bnn.py --measure-cost     # per-step costs, extrapolated run time
 
 Protocol (paper; ../shared/data/README.md): splits i = 0..4 seeded i*100, 40% of a
 permutation to simulate, 60% to test, features standardised with the 40% statistics;
@@ -26,7 +29,6 @@ README (australian label = column 14, breast ID column dropped, crabs row counte
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
