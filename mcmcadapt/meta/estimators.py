@@ -5,6 +5,7 @@ h² = ½·median(‖xᵢ − xⱼ‖²)/log(n+1) (our ``bandwidth="median_log"``
 ridge 1.0 for Stein and 0.01 for kernel score matching. ``"map"`` (or None) trains without the entropy term.
 """
 
+from ..adaptation.estimators import make_estimator
 from ..errors import HyperparameterError
 from ..score.kde import KDE
 from ..score.score_matching import KernelScoreMatching
@@ -24,17 +25,12 @@ ALIASES = {"score_matching": "ksm", "kernel_score_matching": "ksm", "none": "map
 def make_entropy_estimator(estimator, options=None):
     """``(estimator or None, name)`` from a name in :data:`ENTROPY_ESTIMATORS`, ``"map"``
     / None (no entropy term), or an object with ``fit(X)`` and ``gradients()``. ``options``
-    override the named estimator's defaults."""
+    override the named estimator's defaults. Instances and unknown names go through the
+    package's one estimator lookup, :func:`mcmcadapt.adaptation.estimators.make_estimator`."""
     if estimator is None:
         estimator = "map"
     if not isinstance(estimator, str):
-        if not (hasattr(estimator, "fit") and hasattr(estimator, "gradients")):
-            raise HyperparameterError(
-                f"estimator must be a name in {sorted(ENTROPY_ESTIMATORS) + ['map']} or an "
-                f"object with fit(X) and gradients(); got {estimator!r}.")
-        if options:
-            raise HyperparameterError("estimator_options apply only to an estimator given by name.")
-        return estimator, type(estimator).__name__
+        return make_estimator(estimator, options), type(estimator).__name__
     key = ALIASES.get(estimator.lower(), estimator.lower())
     if key == "map":
         if options:
