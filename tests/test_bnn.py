@@ -1,7 +1,10 @@
 """Bayesian neural networks: the Numba log posterior against a slow per-point implementation
 written here, gradients against finite differences, minibatch unbiasedness, the parameter
-layout, and the posterior-predictive helpers against explicit loops."""
+layout, and the posterior-predictive helpers against explicit loops. Shapes cover the
+kernels' padding (inputs to an even count, hidden units to a multiple of 4; 4 x 4 and 4 x 2
+tiles) and their blocking of data rows (more than 1024 rows: several blocks)."""
 
+import numba
 import numpy as np
 import pytest
 from scipy import stats
@@ -11,9 +14,10 @@ from mcmcadapt.errors import HyperparameterError, InputError
 from mcmcadapt.models import check_gradients
 from mcmcadapt.models import targets as T
 from mcmcadapt.models.targets import BNN
-from mcmcadapt.models.targets._vexp import vexp
+from mcmcadapt.models.targets._bnn_kernels import bnn_forward, bnn_loglik_grad
+from mcmcadapt.models.targets._vexp import fexp, flog1p, vexp
 
-N, D_IN, H = 23, 6, 5  # 6 inputs and 23 rows exercise the kernels' 4-way blocking remainders
+N, D_IN, H = 23, 6, 5  # 6 inputs: a 4 x 4 and a 4 x 2 tile; 5 hidden units: 3 padded
 
 CONFIGS = {
     "sigmoid-class": dict(activation="sigmoid"),
@@ -25,9 +29,9 @@ CONFIGS = {
 }
 
 
-def _data(kind, seed=0, n=N):
+def _data(kind, seed=0, n=N, d_in=D_IN):
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, D_IN))
+    X = rng.standard_normal((n, d_in))
     y = (rng.random(n) < 0.4).astype(float) if kind == "class" else rng.normal(0, 1.5, n)
     return X, y
 
@@ -43,8 +47,9 @@ def _act(a, kind):
             "relu": lambda: max(a, 0.0)}[kind]()
 
 
-def _slow_log_posterior(u, X, y, kw):
+def _slow_log_posterior(u, X, y, kw, H=H):
     """Per-point loops over data and hidden units; prior and Jacobian from scipy."""
+    D_IN = X.shape[1]
     w = u[: D_IN * H + 2 * H + 1]
     W1 = w[: D_IN * H].reshape(D_IN, H)
     b1 = w[D_IN * H: D_IN * H + H]
@@ -79,11 +84,39 @@ def _points(m, n, seed=1, scale=0.5):
     return scale * np.random.default_rng(seed).standard_normal((n, m.dim))
 
 
+@numba.njit(fastmath={"contract", "reassoc"})
+def _fexp_loop_reassoc(x, out):
+    for i in range(x.size):
+        out[i] = fexp(x[i])
+
+
+@numba.njit(fastmath={"contract", "reassoc"})
+def _flog1p_loop_reassoc(x, out):
+    for i in range(x.size):
+        out[i] = flog1p(x[i])
+
+
+def test_flog1p_matches_numpy_log1p():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([[0.0, 5e-324, 1e-300, 1e-17, 1.1e-16, 1.0, np.sqrt(2) - 1],
+                        np.logspace(-310, 0, 20001), rng.random(10000),
+                        np.sqrt(2) - 1 + np.arange(-50, 50) * 2e-16])
+    out = np.empty_like(x)
+    _flog1p_loop_reassoc(x, out)
+    want = np.log1p(x)
+    assert out[0] == 0.0
+    assert np.max(np.abs(out[1:] / want[1:] - 1)) < 1e-15  # ~2 ulp measured
+
+
 def test_vexp_matches_numpy_exp():
     x = np.concatenate([np.linspace(-708, 709, 20001),
                         np.random.default_rng(0).normal(0, 5, 10000)])
     out = np.empty_like(x)
     vexp(x, out, np.empty(x.size, dtype=np.int64))
+    assert np.max(np.abs(out / np.exp(x) - 1)) < 5e-16
+    # inlined into a caller compiled with reassoc (as the BNN kernels are), fexp keeps its
+    # own flags and so its accuracy
+    _fexp_loop_reassoc(x, out)
     assert np.max(np.abs(out / np.exp(x) - 1)) < 5e-16
 
 
@@ -99,6 +132,59 @@ def test_log_posterior_matches_slow_implementation(config):
 def test_gradient_matches_finite_differences(config):
     m, _, _ = _model(config)
     assert check_gradients(m, _points(m, 3, seed=2)) < 1e-6
+
+
+@pytest.mark.parametrize("d_in, hidden, activation", [
+    (1, 3, "sigmoid"),  # a single 4 x 2 tile, one padded input row
+    (3, 4, "tanh"),  # one 4 x 4 tile with a padded input row, no padded hidden unit
+    (8, 2, "relu"),  # two 4 x 4 tiles, two padded hidden units
+])
+def test_other_shapes_match_slow_implementation(d_in, hidden, activation):
+    X, y = _data("class", seed=13, d_in=d_in)
+    m = BNN(X, y, hidden=hidden, activation=activation)
+    U = _points(m, 3, seed=14)
+    want = [_slow_log_posterior(u, X, y, {"activation": activation}, H=hidden) for u in U]
+    np.testing.assert_allclose(m.logp_and_grad(U)[0], want, rtol=1e-11)
+    assert check_gradients(m, U) < 1e-6
+
+
+@pytest.mark.parametrize("config", ["sigmoid-class", "tanh-reg-fixed"])
+def test_several_row_blocks(config):
+    """1030 rows: the kernels split the data into two blocks of rows."""
+    kw = CONFIGS[config]
+    X, y = _data("reg" if kw.get("likelihood") == "gaussian" else "class", seed=15, n=1030)
+    m = BNN(X, y, hidden=H, **kw)
+    U = _points(m, 2, seed=16)
+    want = [_slow_log_posterior(u, X, y, kw) for u in U]
+    np.testing.assert_allclose(m.logp_and_grad(U)[0], want, rtol=1e-11)
+    assert check_gradients(m, U) < 1e-6
+    act = {"sigmoid": expit, "tanh": np.tanh}[kw["activation"]]
+    named = m.to_named(U)
+    F = np.stack([act(X @ named["W1"][i] + named["b1"][i]) @ named["W2"][i][:, 0]
+                  + named["b2"][i][0] for i in range(2)])
+    np.testing.assert_allclose(m.outputs(U, X), F, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
+def test_kernels_split_particles_across_threads():
+    """With two threads the particles are split into two chunks with their own scratch;
+    each particle's arithmetic is unchanged, so the results are identical (5 particles:
+    uneven chunks). The model runs calls this small on one thread, hence the direct calls."""
+    m, X, y = _model("sigmoid-reg-gamma")
+    U = _points(m, 5, seed=17)
+    lam = np.exp(U[:, -1])
+    args = (U, X, y, H, 0, True, lam, 1.0)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = bnn_loglik_grad(*args), bnn_forward(U, X, H, 0)
+        numba.set_num_threads(2)
+        two = bnn_loglik_grad(*args), bnn_forward(U, X, H, 0)
+    finally:
+        numba.set_num_threads(previous)
+    for a, b in zip(one[0], two[0]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one[1], two[1])
 
 
 @pytest.mark.parametrize("config", ["sigmoid-class", "relu-reg-gamma"])
