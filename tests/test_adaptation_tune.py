@@ -205,3 +205,29 @@ def test_step_size_heuristic_brackets_half_acceptance(target):
     cons, _ = find_reasonable_step_size(target, hmc, state, phi, np.random.default_rng(0),
                                         conservative=True)
     assert cons == pytest.approx(eps / 2) or cons == pytest.approx(eps)
+
+
+
+def test_timing_counts_the_model_calls():
+    """A model that burns a known amount of thread CPU time per call: the model timing
+    (wall and CPU) accumulates at least that per call and never exceeds the total."""
+    import time
+
+    from mcmcadapt.adaptation.counting import CountingModel
+
+    burn = 2e-3
+
+    def lg(X):
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < burn:
+            pass
+        return -0.5 * np.sum(X * X, 1), -X
+
+    model = Model(lg, 2, name="busy-normal")
+    counting = CountingModel(model)
+    counting.logp_and_grad(np.zeros((3, 2)))
+    assert burn <= counting.cpu_seconds < burn + 0.05 and counting.seconds >= burn
+    t = ma.tune(model, "mala", "window", chains=4, steps=5, seed=0, progress=False).timing
+    assert set(t) == {"total", "model", "cpu_total", "cpu_model"}
+    assert t["cpu_model"] >= 5 * burn and t["model"] >= 5 * burn  # ≥ one call per iteration
+    assert t["cpu_total"] >= t["cpu_model"] and t["total"] >= t["model"]

@@ -160,3 +160,47 @@ def test_diverging_chain_is_identity_in_vjps(kernel):
         assert prop.log_accept_ratio[0] == -np.inf
         r = kernel.log_ratio_vjp(model, state, phi, noise, prop, np.array([1.0, 0.0, 0.0]))
         assert np.all(r == 0.0)
+
+
+class _ZeroHVP:
+    """Model proxy whose Hessian-vector products are computed, and are zero: the reference
+    for the kernels' zero_hessian shortcut."""
+
+    def __init__(self, model):
+        self._model = model
+        self.hvp_calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def hvp(self, X, V):
+        self.hvp_calls += 1
+        return np.zeros_like(V)
+
+
+@pytest.mark.parametrize("kernel", [MALA("diag"), MALA("dense"), ULA("dense"), RWM("diag"),
+                                    HMC("dense", n_steps=3, jitter=True),
+                                    Learned(hidden=4, zeta=0.1)], ids=repr)
+def test_zero_hessian_proxy_skips_products_exactly(kernel):
+    """The adaptation's first-order proxy (zero_hessian) gives the VJPs of an explicit
+    zero-HVP model, to rounding, without calling hvp."""
+    from mcmcadapt.adaptation.counting import FirstOrderModel
+
+    model = Quartic()
+    phi, X, noise = setup(kernel, model, 0.3)
+    state = kernel.init(model, X)
+    prop = kernel.propose(model, state, phi, noise)
+    cot = np.random.default_rng(2).standard_normal(X.shape)
+    ref, first = _ZeroHVP(model), FirstOrderModel(_ZeroHVP(model))
+    a_phi, a_x = kernel.proposal_vjp(ref, state, phi, noise, prop, cot)
+    b_phi, b_x = kernel.proposal_vjp(first, state, phi, noise, prop, cot)
+    np.testing.assert_allclose(b_phi, a_phi, rtol=1e-12, atol=1e-12 * np.abs(a_phi).max())
+    np.testing.assert_allclose(b_x, a_x, rtol=1e-12, atol=1e-12 * np.abs(a_x).max())
+    if kernel.metropolis:
+        rho = np.random.default_rng(3).standard_normal(X.shape[0])
+        a_r = kernel.log_ratio_vjp(ref, state, phi, noise, prop, rho)
+        b_r = kernel.log_ratio_vjp(first, state, phi, noise, prop, rho)
+        np.testing.assert_allclose(b_r, a_r, rtol=1e-12, atol=1e-12 * np.abs(a_r).max())
+    if not isinstance(kernel, RWM):  # RWM has no gradient drift, hence no product
+        assert ref.hvp_calls > 0
+    assert first._model.hvp_calls == 0

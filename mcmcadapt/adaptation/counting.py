@@ -15,13 +15,16 @@ import numpy as np
 
 class CountingModel:
     """Wraps a model; forwards every attribute, counts ``logp_and_grad`` rows and ``hvp``
-    rows, and accumulates the wall time spent inside them (``seconds``)."""
+    rows, and accumulates the wall time spent inside them (``seconds``) and the calling
+    thread's CPU time (``cpu_seconds``: unaffected by other processes on a busy machine,
+    and equal to the wall time when the model runs on the calling thread)."""
 
     def __init__(self, model):
         self._model = model
         self.n_grad = 0
         self.n_hvp = 0
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
         self.hvp_cost = 1 if _has_analytic_hvp(model) else 2
 
     def __getattr__(self, name):
@@ -32,16 +35,18 @@ class CountingModel:
         return self._model
 
     def logp_and_grad(self, X, *args, **kwargs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         out = self._model.logp_and_grad(X, *args, **kwargs)
         self.seconds += time.perf_counter() - t0
+        self.cpu_seconds += time.thread_time() - c0
         self.n_grad += int(np.shape(X)[0])
         return out
 
     def hvp(self, X, V, *args, **kwargs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         out = self._model.hvp(X, V, *args, **kwargs)
         self.seconds += time.perf_counter() - t0
+        self.cpu_seconds += time.thread_time() - c0
         rows = int(np.shape(X)[0])
         self.n_hvp += rows
         self.n_grad += self.hvp_cost * rows
@@ -56,7 +61,10 @@ def _has_analytic_hvp(model):
 class FirstOrderModel:
     """Model proxy whose Hessian-vector products are zero: a kernel VJP evaluated through it
     treats ∇log p at every evaluated point as a constant (the first-order gradient, with no
-    second-derivative cost). Everything else is forwarded."""
+    second-derivative cost). Everything else is forwarded. ``zero_hessian`` tells the kernels
+    (:func:`mcmcadapt.transitions.base.zero_hessian`) to skip the products altogether."""
+
+    zero_hessian = True
 
     def __init__(self, model):
         self._model = model

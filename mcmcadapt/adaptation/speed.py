@@ -27,7 +27,7 @@ import numpy as np
 from .._validation import positive_float
 from ..errors import HyperparameterError
 from .counting import FirstOrderModel
-from .estimators import make_estimator
+from .estimators import amortised, make_estimator
 from .objective import Objective, nonfinite_chains
 from .scales import first_order_entropy, metric_block
 from .stan_tools import PopulationMetric, find_reasonable_step_size, mean_acceptance
@@ -83,6 +83,10 @@ class SpeedObjective(Objective):
         "ignore" holds ∇log p fixed at the evaluated points (a first-order gradient at no
         extra cost). Measured on the benchmark targets, "ignore" tunes as well per
         iteration and is 2–3× cheaper per iteration, so it is the default.
+    reselect_every : int
+        For an estimator with "auto" hyper-parameters (``entropy="score"``): search them at
+        every ``reselect_every``-th iteration only (see :class:`~.estimators.Reselecting`;
+        default 25; 1 searches at every iteration).
     """
 
     name = "speed"
@@ -90,7 +94,7 @@ class SpeedObjective(Objective):
     def __init__(self, target_accept=None, beta=1.0, beta_rate=0.05, estimator="stein",
                  estimator_options=None, init_step_size=True, population_metric=True,
                  buffers=(75, 25, 50), learn_metric="windows", hessian="ignore",
-                 entropy="auto"):
+                 entropy="auto", reselect_every=25):
         self.target_accept = target_accept
         self.beta = positive_float(beta, "beta")
         self.beta_rate = positive_float(beta_rate, "beta_rate")
@@ -110,6 +114,7 @@ class SpeedObjective(Objective):
             raise HyperparameterError(
                 f"entropy must be 'auto', 'closed' or 'score', got {entropy!r}.")
         self.entropy = entropy
+        self.reselect_every = reselect_every
 
     def settings(self):
         est = self.estimator if isinstance(self.estimator, str) else repr(self.estimator)
@@ -118,7 +123,7 @@ class SpeedObjective(Objective):
                 "estimator_options": self.estimator_options,
                 "population_metric": self.population_metric, "buffers": list(self.buffers),
                 "learn_metric": self.learn_metric, "hessian": self.hessian,
-                "entropy": self.entropy}
+                "entropy": self.entropy, "reselect_every": self.reselect_every}
 
     def setup(self, model, transition, state, phi, n_steps, rng):
         if not transition.metropolis:
@@ -149,7 +154,8 @@ class SpeedObjective(Objective):
                 lambda p: first_order_entropy(transition, p))
         elif self.entropy == "score" or self._entropy_fn is None:
             self._entropy_fn = None
-            self._estimator = make_estimator(self.estimator, self.estimator_options)
+            self._estimator = amortised(make_estimator(self.estimator, self.estimator_options),
+                                        self.reselect_every)
         kind = metric_kind(transition, phi) if self.population_metric else None
         self.metric = (PopulationMetric(n_steps, state.x.shape[1], kind, self.buffers)
                        if kind else None)

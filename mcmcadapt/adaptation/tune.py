@@ -58,6 +58,8 @@ class TuneResult:
     timing : dict
         Wall seconds: ``total`` (the whole call) and ``model`` (inside the model's
         ``logp_and_grad`` / ``hvp``); their difference is the adaptation overhead.
+        ``cpu_total`` and ``cpu_model``: the same in CPU seconds of the calling thread
+        (robust to other processes; not counting work the model hands to other threads).
     """
 
     params: dict
@@ -265,7 +267,7 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
 def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, init, step_size,
           lr, clip_norm, average, target_accept, kernel_options, objective_options,
           estimator_options, record_chains, warmup_max_draws, progress):
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     chains = int(chains)
     steps = int(steps)
     if chains < 2:
@@ -350,4 +352,5 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
         model_name=getattr(model, "name", "model"), kernel=transition.name, objective=obj.name,
         estimator=est_name, seed=seed if isinstance(seed, (int, type(None))) else "generator",
         settings=json.loads(json.dumps(settings, default=repr)),
-        timing={"total": time.perf_counter() - start, "model": counting.seconds})
+        timing={"total": time.perf_counter() - start, "model": counting.seconds,
+                "cpu_total": time.thread_time() - cpu_start, "cpu_model": counting.cpu_seconds})

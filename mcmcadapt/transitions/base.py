@@ -96,29 +96,41 @@ def evaluate(model, Y, active=None, batch=None):
     if active is not None:
         todo &= active
     lp = np.full(n, -np.inf)
-    g = np.zeros((n, d))
     ok = np.zeros(n, dtype=bool)
     idx = np.flatnonzero(todo)
-    if idx.size:
-        sub = Y if idx.size == n else Y[idx]
-        if batch is None:
-            lp_s, g_s = model.logp_and_grad(sub)
-        else:
-            lp_s, g_s = model.logp_and_grad(sub, batch=batch)
-        lp_s = np.asarray(lp_s, dtype=np.float64)
-        g_s = np.asarray(g_s, dtype=np.float64)
-        if lp_s.shape != (idx.size,) or g_s.shape != (idx.size, d):
-            raise ModelError(
-                f"model.logp_and_grad returned shapes {lp_s.shape} and {g_s.shape} for "
-                f"{idx.size} points in {d} dimensions; expected ({idx.size},) and ({idx.size}, {d})."
-            )
-        with np.errstate(invalid="ignore"):
-            good = np.isfinite(lp_s) & np.isfinite(g_s).all(axis=1)
-        sel = idx[good]
-        lp[sel] = lp_s[good]
-        g[sel] = g_s[good]
-        ok[sel] = True
+    if not idx.size:
+        return lp, np.zeros((n, d)), ok, todo
+    sub = Y if idx.size == n else Y[idx]
+    if batch is None:
+        lp_s, g_s = model.logp_and_grad(sub)
+    else:
+        lp_s, g_s = model.logp_and_grad(sub, batch=batch)
+    lp_s = np.asarray(lp_s, dtype=np.float64)
+    g_s = np.asarray(g_s, dtype=np.float64)
+    if lp_s.shape != (idx.size,) or g_s.shape != (idx.size, d):
+        raise ModelError(
+            f"model.logp_and_grad returned shapes {lp_s.shape} and {g_s.shape} for "
+            f"{idx.size} points in {d} dimensions; expected ({idx.size},) and ({idx.size}, {d})."
+        )
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(lp_s) & np.isfinite(g_s).all(axis=1)
+    if idx.size == n and good.all():
+        # the common case: one copy (callers write into the result, and the model may
+        # reuse its output buffers) instead of a zeroed array and an indexed scatter
+        return lp_s.copy(), g_s.copy(), good, todo
+    g = np.zeros((n, d))
+    sel = idx[good]
+    lp[sel] = lp_s[good]
+    g[sel] = g_s[good]
+    ok[sel] = True
     return lp, g, ok, todo
+
+
+def zero_hessian(model):
+    """Whether ``model`` declares its Hessian-vector products identically zero (attribute
+    ``zero_hessian``, set by the adaptation's first-order proxy): VJPs then skip the products
+    and the arithmetic that feeds them."""
+    return bool(getattr(model, "zero_hessian", False))
 
 
 def hvp_rows(model, X, V, rows):

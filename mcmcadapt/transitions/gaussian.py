@@ -18,7 +18,7 @@ import numpy as np
 
 from .._validation import positive_float
 from ..errors import HyperparameterError, InputError
-from .base import Proposal, evaluate, hvp_rows, minibatch
+from .base import Proposal, evaluate, hvp_rows, minibatch, zero_hessian
 from .precond import L_rows, LT_rows, M_rows
 from .preconditioned import PreconditionedTransition
 
@@ -69,18 +69,22 @@ class _GaussianProposal(PreconditionedTransition):
         )
 
     def _phi_vjp(self, pre, state, F, eps, noise, C):
-        """(∂/∂log ε, L-gradient accumulator) of Σᵢ cᵢᵀyᵢ. y depends on L through ε L ξ and
-        δ(ε²/2) L Lᵀ g, whose L-gradient is outer(c, Lᵀg) + outer(g, Lᵀc)."""
-        g = state.grad
-        dlog = eps * np.einsum("ij,ij->", C, L_rows(F, noise.xi))
-        right = eps * noise.xi
-        G = 0.0
+        """L-gradient accumulator of Σᵢ cᵢᵀyᵢ. y depends on L through ε L ξ and
+        δ(ε²/2) L Lᵀ g, whose L-gradient is outer(c, Lᵀg) + outer(g, Lᵀc). The log ε part
+        follows from it, see :meth:`_dphi`."""
+        G = eps * pre.outer(C, noise.xi)
         if self._drift:
-            half = 0.5 * eps**2
-            dlog += eps**2 * np.einsum("ij,ij->", C, M_rows(F, g))
-            right = right + half * LT_rows(F, g)
-            G = pre.outer(half * g, LT_rows(F, C))
-        return dlog, G + pre.outer(C, right)
+            g = state.grad
+            G = G + (0.5 * eps**2) * (pre.outer_LT(F, C, g) + pre.outer_LT(F, g, C))
+        return G
+
+    def _dphi(self, pre, F, G):
+        """φ-gradient from an accumulated L-gradient G. Everything here depends on (ε, L)
+        only through the products εL (the drift through (εL)(εL)ᵀ, the log ratio through
+        ε Lᵀ), so by Euler's theorem ∂/∂log ε = ⟨G, L⟩ (Frobenius; L vanishes where G is
+        not accumulated): one dot product instead of a pass over the population."""
+        dlog = float(np.vdot(G, F))
+        return np.concatenate([[self._kappa * dlog], pre.grad(F, G), np.zeros(self._n_extra)])
 
     def _setup(self, model, state, phi, noise, proposal):
         n, d = self._check_state(model, state)
@@ -104,10 +108,9 @@ class _GaussianProposal(PreconditionedTransition):
         cot_y = self._check_cot(cot_y, (n, d), "cot_y")
         live = ~proposal.diverging
         C = cot_y * live[:, None]
-        dlog, G = self._phi_vjp(pre, state, F, eps, noise, C)
-        dphi = np.concatenate([[self._kappa * dlog], pre.grad(F, G), np.zeros(self._n_extra)])
+        dphi = self._dphi(pre, F, self._phi_vjp(pre, state, F, eps, noise, C))
         dx = cot_y.copy()
-        if self._drift:
+        if self._drift and not zero_hessian(model):
             dx += (0.5 * eps**2) * hvp_rows(model, state.x, M_rows(F, C), live)
         return dphi, dx
 
@@ -124,19 +127,14 @@ class _GaussianProposal(PreconditionedTransition):
         live = ~proposal.diverging
         rho = np.where(live, cot_r, 0.0)
         C = rho[:, None] * proposal.grad_y
-        dlog_direct = 0.0
         G_direct = 0.0
         if self._drift:
             w, s = proposal.cache["w"], proposal.cache["s"]
             half = 0.5 * eps
-            C -= half * rho[:, None] * hvp_rows(model, proposal.y, L_rows(F, w), live)
-            dlog_direct = -half * np.einsum("i,ij,ij->", rho, w, LT_rows(F, s))
+            if not zero_hessian(model):
+                C -= half * rho[:, None] * hvp_rows(model, proposal.y, L_rows(F, w), live)
             G_direct = pre.outer(-half * rho[:, None] * s, w)
-        dlog, G = self._phi_vjp(pre, state, F, eps, noise, C)
-        G = G + G_direct
-        return np.concatenate(
-            [[self._kappa * (dlog + dlog_direct)], pre.grad(F, G), np.zeros(self._n_extra)]
-        )
+        return self._dphi(pre, F, self._phi_vjp(pre, state, F, eps, noise, C) + G_direct)
 
     def proposal_entropy(self, phi, dim=None):
         """Entropy of q(·|x) = N(·, ε²M) up to its constant, d log ε + log det L (the same for

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._validation import positive_float
 from ..errors import HyperparameterError, InputError
-from .base import Proposal, evaluate, hvp_rows
+from .base import Proposal, evaluate, hvp_rows, zero_hessian
 from .precond import L_rows, LT_rows
 from .preconditioned import PreconditionedTransition
 
@@ -171,27 +171,31 @@ class HMC(PreconditionedTransition):
         pre = self._pre(d)
         _, theta, _ = self._split(phi, d)
         F = pre.factor(theta)
-        glog = 0.0  # Σ over chains and steps of ∂/∂ log h
         G = 0.0
         xbar = xbar.copy()
         vbar = vbar.copy()
+        curved = not zero_hessian(model)
         for k in range(K, 0, -1):
             coef = 0.5 * (hs[k - 1] + (hs[k] if k < K else 0.0))  # kick at x_k
             rows = (coef > 0) & live
             if rows.any():
-                glog += np.einsum("i,ij,ij->", coef, vbar, LT_rows(F, gs[k]))
                 G = G + pre.outer(coef[:, None] * gs[k], vbar)
-                xbar += coef[:, None] * hvp_rows(model, xs[k], L_rows(F, vbar), rows)
+                if curved:
+                    xbar += coef[:, None] * hvp_rows(model, xs[k], L_rows(F, vbar), rows)
             hk = hs[k - 1][:, None]  # drift x_k = x_{k-1} + h L v_{k-1/2}
             vbar += hk * LT_rows(F, xbar)
-            glog += np.einsum("ij,ij->", hk * xbar, L_rows(F, vhs[k - 1]))
             G = G + pre.outer(hk * xbar, vhs[k - 1])
         coef = 0.5 * hs[0]
-        glog += np.einsum("i,ij,ij->", coef, vbar, LT_rows(F, gs[0]))
         G = G + pre.outer(coef[:, None] * gs[0], vbar)
         dx = None
         if need_x:
-            dx = xbar + coef[:, None] * hvp_rows(model, xs[0], L_rows(F, vbar), (coef > 0) & live)
+            dx = xbar.copy()
+            if curved:
+                dx += coef[:, None] * hvp_rows(model, xs[0], L_rows(F, vbar), (coef > 0) & live)
+        # The trajectory depends on (h, L) only through the products hL (drifts) and hLᵀ
+        # (kicks), so by Euler's theorem Σ ∂/∂log h = ⟨G, L⟩ (Frobenius; L vanishes where G
+        # is not accumulated): no separate pass over the trajectory.
+        glog = float(np.vdot(G, F))
         dstep = np.zeros(1)
         if self.trajectory_length is None:
             dstep[0] = glog  # h = ε

@@ -13,19 +13,17 @@ non-differentiable. φ holds only network weights, so it transfers across dimens
 ``init_params`` starts from the Langevin step y = x + s g + √(2s) ξ (s = step_size, default ζ):
 two hidden units compute softplus(g) − softplus(−g) = g exactly, the other units start with
 seeded random input weights and zero output weights.
+
+The network and its reverse-mode derivative run as fused compiled passes over the n·d
+coordinates (:mod:`._learned_numba`): nothing of size (n·d, H) is stored.
 """
 
 import numpy as np
-from scipy.special import expit
 
 from .._validation import as_particles, positive_float
 from ..errors import HyperparameterError, InputError
-from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim
-
-
-def _softplus(z):
-    """softplus(z) = log(1 + eᶻ), stably and ~3× faster than np.logaddexp(0, z)."""
-    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+from ._learned_numba import learned_update, learned_vjp
+from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim, zero_hessian
 
 
 class Learned(Transition):
@@ -81,41 +79,20 @@ class Learned(Transition):
                 "w_x": w_x.copy(), "w_g": w_g.copy(), "b": b.copy(), "w_drift": w_d.copy(),
                 "b_drift": float(b_d), "w_var": w_v.copy(), "b_var": float(b_v)}
 
-    def _net(self, phi, x, g):
-        """Per-coordinate forward pass on flattened inputs (N,): returns drift, sd and the
-        intermediates (z, a, u, sd) for the backward pass."""
-        w_x, w_g, b, w_d, b_d, w_v, b_v = self._unpack(phi)
-        z = np.outer(x, w_x) + np.outer(g, w_g) + b
-        a = _softplus(z)
-        drift = a @ w_d + b_d
-        u = a @ w_v + b_v
-        sd = np.sqrt(_softplus(u))
-        return drift, sd, (z, a, u, sd)
-
-    def _net_vjp(self, phi, x, g, inter, d_drift, d_sd):
-        """Adjoints (φ, x inputs, g inputs) of the per-coordinate network."""
-        w_x, w_g, b, w_d, b_d, w_v, b_v = self._unpack(phi)
-        z, a, u, sd = inter
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # dσ/du = sigmoid(u) / (2σ); its u → −∞ limit is e^{u/2}/2 (avoids 0/0)
-            dsd_du = np.where(u < -30.0, 0.5 * np.exp(0.5 * np.minimum(u, 0.0)), 0.5 * expit(u) / sd)
-        d_u = d_sd * dsd_du
-        d_a = np.outer(d_drift, w_d) + np.outer(d_u, w_v)
-        d_z = d_a * expit(z)
-        dphi = np.concatenate([
-            d_z.T @ x, d_z.T @ g, d_z.sum(axis=0),
-            a.T @ d_drift, [d_drift.sum()], a.T @ d_u, [d_u.sum()],
-        ])
-        return dphi, d_z @ w_x, d_z @ w_g
-
     def propose(self, model, state, phi, noise):
-        """One update per chain; one gradient evaluation per chain (at y)."""
+        """One update per chain; one gradient evaluation per chain (at y). The network runs
+        in one fused compiled pass (:func:`._learned_numba.learned_update`); its variance
+        pre-activation is kept in ``cache["u"]`` for the VJP."""
         n, d = self._check_state(model, state)
         phi = self._check_phi(phi, d)
         self._check_noise(noise, n, d)
-        drift, sd, _ = self._net(phi, state.x.ravel(), state.grad.ravel())
+        w_x, w_g, b, w_d, b_d, w_v, b_v = self._unpack(phi)
+        y = np.empty(n * d)
+        u = np.empty(n * d)
+        learned_update(state.x.ravel(), state.grad.ravel(), noise.xi.ravel(), w_x, w_g, b, w_d,
+                       float(b_d), w_v, float(b_v), self.zeta, y, u)
+        y = y.reshape(n, d)
         with np.errstate(over="ignore", invalid="ignore"):
-            y = state.x + (self.zeta * drift + sd * noise.xi.ravel()).reshape(n, d)
             batch = minibatch(model, self.batch_size, noise.batch_seed)
             lp_y, g_y, ok, evaluated = evaluate(model, y, batch=batch)
         div = ~ok
@@ -124,7 +101,7 @@ class Learned(Transition):
             y[div], lp_y[div], g_y[div] = state.x[div], state.logp[div], state.grad[div]
             logr[div] = -np.inf
         return Proposal(y=y, logp_y=lp_y, grad_y=g_y, log_accept_ratio=logr,
-                        n_grad=evaluated.astype(np.int64), diverging=div)
+                        n_grad=evaluated.astype(np.int64), diverging=div, cache={"u": u})
 
     def proposal_vjp(self, model, state, phi, noise, proposal, cot_y):
         """(∂/∂φ, ∂/∂x) of Σᵢ cot_yᵢ · yᵢ, noise fixed. The x-derivative goes through the
@@ -133,15 +110,20 @@ class Learned(Transition):
         phi = self._check_phi(phi, d)
         self._check_noise(noise, n, d)
         cot_y = self._check_cot(cot_y, (n, d), "cot_y")
-        if proposal.y.shape != (n, d):
-            raise InputError("proposal does not match this state; pass the proposal propose() returned.")
+        if proposal.y.shape != (n, d) or np.shape(proposal.cache.get("u")) != (n * d,):
+            raise InputError("proposal does not match this state and kernel; pass the "
+                             "proposal this kernel's propose() returned.")
         live = ~proposal.diverging
-        C = cot_y * live[:, None]
-        x, g = state.x.ravel(), state.grad.ravel()
-        _, _, inter = self._net(phi, x, g)
-        c = C.ravel()
-        dphi, dxin, dgin = self._net_vjp(phi, x, g, inter, self.zeta * c, c * noise.xi.ravel())
-        dx = cot_y + dxin.reshape(n, d) + hvp_rows(model, state.x, dgin.reshape(n, d), live)
+        C = np.where(live[:, None], cot_y, 0.0)
+        w_x, w_g, b, w_d, _, w_v, _ = self._unpack(phi)
+        dphi = np.empty(phi.size)
+        dxin = np.empty(n * d)
+        dgin = np.empty(n * d)
+        learned_vjp(state.x.ravel(), state.grad.ravel(), noise.xi.ravel(), proposal.cache["u"],
+                    C.ravel(), w_x, w_g, b, w_d, w_v, self.zeta, dphi, dxin, dgin)
+        dx = cot_y + dxin.reshape(n, d)
+        if not zero_hessian(model):
+            dx += hvp_rows(model, state.x, dgin.reshape(n, d), live)
         return dphi, dx
 
     def _check_phi(self, phi, dim):

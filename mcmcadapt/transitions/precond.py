@@ -68,6 +68,13 @@ class Preconditioner:
             return A.T @ B
         return np.einsum("ij,ij->j", A, B)
 
+    def outer_LT(self, F, A, B):
+        """:meth:`outer` of A with the rows Lᵀbᵢ, in the cheaper order: for the diagonal
+        kinds F ⊙ outer(A, B), which forms no population-sized product."""
+        if self.kind == "dense":
+            return self.outer(A, LT_rows(F, B))
+        return F * self.outer(A, B)
+
     def grad(self, F, G):
         """θ-gradient from an accumulated :meth:`outer` G (chain rule through exp on the diagonal)."""
         if self.kind == "identity":
