@@ -23,8 +23,9 @@ fail on clearly non-Gaussian shapes:
 For every estimator and cell (distribution, d, n) the table reports
 
 * ``default``: the estimator's default hyper-parameters;
-* ``auto``: every hyper-parameter in the estimator's ``auto_grids`` set to "auto" (held-out
-  score-matching loss, :mod:`mcmcadapt.score.selection`), with the values it chose;
+* ``auto``: every hyper-parameter in the estimator's ``auto_grids`` set to "auto" (the
+  score-matching loss of :mod:`mcmcadapt.score.selection`, held out by default or in-sample
+  with ``--criterion insample``), with the values it chose;
 * ``grid best``: the oracle best over the same grid, chosen separately for in-sample and
   held-out error with the true score. auto/best is the ratio of auto's error to that oracle
   (target ≤ 1.5). The grids are each estimator's ``auto_grids``: bandwidth × {0.5, 1, 2, 4}
@@ -38,6 +39,7 @@ geometric mean (over all cells) of held-out error / cell's grid best.
     python benchmarks/score_accuracy.py            # d ∈ {2, 8, 32}, n ∈ {256, 2048}
     python benchmarks/score_accuracy.py --quick    # d ∈ {2, 8}, n = 256, fewer test points
     python benchmarks/score_accuracy.py --dists bimodal,student --dims 2 8
+    python benchmarks/score_accuracy.py --criterion insample   # "auto" by the in-sample loss
 
 BLAS threads are limited to ``--threads`` (default 1) for the whole run.
 """
@@ -203,6 +205,8 @@ def main(argv=None):
     ap.add_argument("--dims", type=int, nargs="*", default=None)
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--json", default=None, help="also write every measured error to this file")
+    ap.add_argument("--criterion", choices=("heldout", "insample"), default="heldout",
+                    help="what 'auto' minimises (the estimators' auto_criterion)")
     args = ap.parse_args(argv)
     dims = args.dims or ((2, 8) if args.quick else (2, 8, 32))
     sizes = args.sizes or ((256,) if args.quick else (256, 2048))
@@ -220,7 +224,7 @@ def main(argv=None):
     print("# Score-estimator accuracy (relative MSE, lower is better)\n")
     print(f"python {platform.python_version()}, numpy {np.__version__}, BLAS threads "
           f"{args.threads}, numba threads {numba.get_num_threads()}, held-out points {m_test}, "
-          f"seed {args.seed}\n")
+          f"seed {args.seed}, 'auto' criterion {args.criterion}\n")
     print("Defaults: " + "; ".join(f"{lab} ({describe_default(c, f)})" for lab, c, f in specs))
     print()
 
@@ -243,7 +247,8 @@ def main(argv=None):
             for label, cls, fixed in specs:
                 t0 = time.perf_counter()
                 din, dout, dtime = evaluate(cls(**fixed), X, TX, Y, TY)
-                auto = cls(**fixed, **{k: "auto" for k in cls.auto_grids})
+                auto = cls(**fixed, **{k: "auto" for k in cls.auto_grids},
+                           auto_criterion=args.criterion)
                 ain, aout, _ = evaluate(auto, X, TX, Y, TY)
                 results = [(glabel, *evaluate(cls(**kw), X, TX, Y, TY)[:2])
                            for glabel, kw in hand_grid(cls, fixed)]

@@ -1,4 +1,5 @@
-""""auto" hyper-parameters: the held-out score-matching loss, its record, and its choices."""
+""""auto" hyper-parameters: the in-sample and held-out score-matching losses, their records,
+and their choices."""
 
 import itertools
 
@@ -20,9 +21,9 @@ class LinearScore(ScoreEstimator):
     auto_grids = {"precision": (0.25, 1.0, 4.0, -1.0)}
 
     def __init__(self, precision=1.0, coupling=0.0, bandwidth=1.0, kernel="rbf",
-                 bandwidth_scale=1.0, beta=-0.5):
+                 bandwidth_scale=1.0, beta=-0.5, auto_criterion="heldout"):
         super().__init__(kernel=kernel, bandwidth=bandwidth, bandwidth_scale=bandwidth_scale,
-                         beta=beta)
+                         beta=beta, auto_criterion=auto_criterion)
         self.precision = precision
         self.coupling = coupling
 
@@ -48,8 +49,8 @@ def hand_loss(X, est):
 def test_loss_is_exact_for_a_known_field_with_exact_divergence():
     X = np.random.default_rng(0).normal(size=(60, 2)) * 0.8
     est = LinearScore(precision="auto", coupling=0.3)
-    chosen, record = select_hyperparameters(est, X, ["precision"], max_validation=1000,
-                                            screen=np.inf)
+    chosen, record = select_hyperparameters(est, X, ["precision"], criterion="heldout",
+                                            max_validation=1000, screen=np.inf)
     assert record["divergence"] == "exact" and record["n_validation"] == 60
     by_value = {c["precision"]: c for c in record["candidates"]}
     for p in (0.25, 1.0, 4.0):
@@ -67,8 +68,8 @@ def test_hutchinson_divergence_is_unbiased_within_its_noise():
     d, n = 6, 3000
     X = np.random.default_rng(1).normal(size=(n, d))
     est = LinearScore(precision="auto", coupling=0.2)
-    _, record = select_hyperparameters(est, X, ["precision"], max_validation=n, n_probes=2,
-                                       exact_dim=2, screen=np.inf)
+    _, record = select_hyperparameters(est, X, ["precision"], criterion="heldout",
+                                       max_validation=n, n_probes=2, exact_dim=2, screen=np.inf)
     assert record["divergence"] == "hutchinson" and record["n_probes"] == 2
     for c in record["candidates"][:3]:
         fixed = LinearScore(precision=c["precision"], coupling=0.2)
@@ -78,7 +79,7 @@ def test_hutchinson_divergence_is_unbiased_within_its_noise():
         assert abs(c["loss"] - hand_loss(X, fixed)) < 4 * sd
     # Rademacher probes are exact for a diagonal Jacobian
     _, record = select_hyperparameters(LinearScore(precision="auto"), X[:200], ["precision"],
-                                       max_validation=200, screen=np.inf)
+                                       criterion="heldout", max_validation=200, screen=np.inf)
     assert record["n_probes"] == 1
     for c in record["candidates"][:3]:
         expected = hand_loss(X[:200], LinearScore(precision=c["precision"]))
@@ -88,8 +89,9 @@ def test_hutchinson_divergence_is_unbiased_within_its_noise():
 def test_screening_drops_only_clearly_worse_candidates():
     X = np.random.default_rng(7).normal(size=(400, 4))
     est = Stein(bandwidth="auto", eta="auto")
-    chosen, record = select_hyperparameters(est, X, ["bandwidth", "eta"])
-    full_chosen, full = select_hyperparameters(est, X, ["bandwidth", "eta"], screen=np.inf)
+    chosen, record = select_hyperparameters(est, X, ["bandwidth", "eta"], criterion="heldout")
+    full_chosen, full = select_hyperparameters(est, X, ["bandwidth", "eta"],
+                                               criterion="heldout", screen=np.inf)
     assert chosen == full_chosen
     dropped = [c for c in record["candidates"] if c["screened"]]
     assert dropped and not any(c["screened"] for c in full["candidates"])
@@ -167,3 +169,114 @@ def test_auto_eta_only_keeps_the_bandwidth():
     assert [c["eta"] for c in est.selection_["candidates"]] == list(Stein.auto_grids["eta"])
     assert "bandwidth" not in est.selection_["chosen"]
     assert est.bandwidth_ == 1.7 and est.eta_ in Stein.auto_grids["eta"]
+
+
+class CentredLinearScore(LinearScore):
+    """Out of sample ŝ(y) = −precision · A (y − x̄), x̄ the mean of the fitted particles; in
+    sample ŝ_i = −(precision · A − c·I)(x_i − x̄) with c = ``self_weight`` (an estimator whose
+    fitted values differ from its query function, as KDE's self-term does). The in-sample
+    estimate depends on every particle and its total divergence at x_i is known:
+    ∇_{x_i}·ŝ(x_i; X) = −tr(precision·A − c·I)·(1 − 1/n)."""
+
+    def __init__(self, precision=1.0, coupling=0.0, self_weight=0.5, bandwidth=1.0,
+                 kernel="rbf", bandwidth_scale=1.0, beta=-0.5, auto_criterion="insample"):
+        super().__init__(precision=precision, coupling=coupling, bandwidth=bandwidth,
+                         kernel=kernel, bandwidth_scale=bandwidth_scale, beta=beta,
+                         auto_criterion=auto_criterion)
+        self.self_weight = self_weight
+
+    def insample_matrix(self, d):
+        return self.matrix(d) - self.self_weight * np.eye(d)
+
+    def _gradients(self, Y):
+        if Y is None:
+            return -(self.X_ - self.X_.mean(axis=0)) @ self.insample_matrix(self.dim_)
+        return -(Y - self.X_.mean(axis=0)) @ self.matrix(Y.shape[1])
+
+
+def insample_hand_loss(X, est):
+    n, d = X.shape
+    B = est.insample_matrix(d)
+    S = -(X - X.mean(axis=0)) @ B
+    return np.mean(0.5 * np.sum(S**2, axis=1)) - np.trace(B) * (1 - 1 / n)
+
+
+@pytest.mark.parametrize("d, n_probes, divergence", [(2, "auto", "exact"), (6, 3, "hutchinson")])
+def test_insample_loss_uses_the_total_divergence(d, n_probes, divergence):
+    n = 2000
+    X = np.random.default_rng(11).normal(size=(n, d))
+    est = CentredLinearScore(precision="auto", coupling=0.2)
+    _, record = select_hyperparameters(est, X, ["precision"], n_probes=n_probes, screen=np.inf)
+    assert record["criterion"] == "insample" and record["divergence"] == divergence
+    assert record["n_train"] == record["n_validation"] == n
+    for c in record["candidates"][:3]:
+        fixed = CentredLinearScore(precision=c["precision"], coupling=0.2)
+        B = fixed.insample_matrix(d)
+        # Within a particle, Rademacher probes add Var(vᵀBv) = 2 Σ_{i≠j} B_ij² per probe
+        # (none for coordinate probes); across particles the sign products r_i·r̄ add a
+        # spread of order tr(B)/n.
+        within = 0.0 if divergence == "exact" else 2 * (np.sum(B**2) - np.sum(np.diag(B)**2))
+        sd = np.sqrt(within / (record["n_probes"] * n)) + 2 * np.trace(np.abs(B)) / n
+        expected = insample_hand_loss(X, fixed)
+        assert abs(c["loss"] - expected) < 4 * sd
+        # differentiating the query function instead (−tr(precision·A)) would be far off
+        wrong = expected - fixed.self_weight * d * (1 - 1 / n)
+        assert abs(c["loss"] - wrong) > 8 * sd
+
+
+def test_insample_screening_drops_only_clearly_worse_candidates():
+    X = np.random.default_rng(12).normal(size=(400, 12))
+    est = Stein(bandwidth="auto", eta="auto", auto_criterion="insample")
+    chosen, record = select_hyperparameters(est, X, ["bandwidth", "eta"])
+    assert record["divergence"] == "hutchinson" and record["n_probes"] == 6
+    full_chosen, full = select_hyperparameters(est, X, ["bandwidth", "eta"], screen=np.inf)
+    assert chosen == full_chosen
+    dropped = [c for c in record["candidates"] if c["screened"]]
+    assert dropped and not any(c["screened"] for c in full["candidates"])
+    kept_best = min(c["score"] for c in full["candidates"])
+    for c in dropped:
+        twin = next(f for f in full["candidates"]
+                    if (f["bandwidth"], f["eta"]) == (c["bandwidth"], c["eta"]))
+        assert c["score"] == np.inf and twin["score"] > kept_best
+
+
+@pytest.mark.parametrize("criterion", ["insample", "heldout"])
+def test_loss_tracks_the_true_error(criterion):
+    """Up to a constant, each candidate's loss estimates ½·mean‖ŝ − s‖²/… at the particles
+    (in-sample) or at new points (held-out); the differences between candidates must agree
+    with those of the true errors within a few standard errors."""
+    rng = np.random.default_rng(13)
+    n, d = 600, 3
+    X = rng.normal(size=(n, d))
+    Y = rng.normal(size=(5000, d))
+    est = Stein(bandwidth="auto", eta="auto", auto_criterion=criterion)
+    _, record = select_hyperparameters(est, X, ["bandwidth", "eta"], criterion=criterion,
+                                       screen=np.inf)
+    losses, truths = [], []
+    for c in record["candidates"]:
+        fitted = Stein(bandwidth_scale=c["bandwidth"], eta=c["eta"])
+        if criterion == "insample":
+            G = fitted.fit(X).gradients()
+            truth = 0.5 * np.mean(np.sum((G + X) ** 2, axis=1)) - 0.5 * np.mean(np.sum(X**2, 1))
+        else:
+            G = fitted.fit(X).gradients(Y)
+            truth = 0.5 * np.mean(np.sum((G + Y) ** 2, axis=1)) - 0.5 * d
+        losses.append(c["loss"])
+        truths.append(truth)
+    losses, truths = np.array(losses), np.array(truths)
+    assert np.corrcoef(losses, truths)[0, 1] > 0.95
+    # the chosen candidate is close to the best in truth
+    chosen = [i for i, c in enumerate(record["candidates"])
+              if (c["bandwidth"], c["eta"]) == (record["chosen"]["bandwidth"],
+                                                record["chosen"]["eta"])][0]
+    span = truths.max() - truths.min()
+    assert truths[chosen] - truths.min() < 0.05 * span
+
+
+def test_estimator_carries_its_criterion():
+    X = np.random.default_rng(14).normal(size=(60, 3))
+    assert Stein(eta="auto").fit(X).selection_["criterion"] == "heldout"
+    est = Stein(eta="auto", auto_criterion="insample").fit(X)
+    assert est.selection_["criterion"] == "insample" and est.selection_["n_train"] == 60
+    with pytest.raises(HyperparameterError, match="auto_criterion"):
+        Stein(bandwidth="auto", auto_criterion="loo").fit(X)

@@ -37,9 +37,11 @@ def rel_err(a, b):
 
 @pytest.mark.parametrize("statistic", ["V", "U"])
 @pytest.mark.parametrize("kernel,beta", [("rbf", -0.5), ("imq", -0.5), ("imq", -0.7)])
-def test_in_sample_equals_exact_formula(statistic, kernel, beta):
+@pytest.mark.parametrize("d", [3, 40])  # n > d and n < d take different solve orders
+def test_in_sample_equals_exact_formula(statistic, kernel, beta, d):
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(25, 3)) @ np.array([[1.0, 0.3, 0], [0, 1.0, 0.2], [0, 0, 0.5]]) + 4.0
+    mix = np.eye(d) + np.diag(np.full(d - 1, 0.3), 1)
+    X = rng.normal(size=(25, d)) @ mix * np.sqrt(3 / d) + 4.0
     est = Stein(kernel=kernel, bandwidth=1.1, eta=0.03, statistic=statistic, beta=beta).fit(X)
     ref = reference_stein(X, 1.1, 0.03, statistic, kernel, beta)
     assert rel_err(est.gradients(), ref) < 1e-10
@@ -195,7 +197,7 @@ def test_get_params_and_clone():
     params = est.get_params()
     assert params == {
         "kernel": "imq", "bandwidth": 2.0, "eta": 0.5, "statistic": "U",
-        "bandwidth_scale": 1.0, "beta": -0.3,
+        "bandwidth_scale": 1.0, "beta": -0.3, "auto_criterion": "heldout",
     }
     other = est.clone(eta=0.1)
     assert other.eta == 0.1 and other.statistic == "U" and not hasattr(other, "X_")

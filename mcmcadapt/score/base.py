@@ -33,21 +33,29 @@ class ScoreEstimator:
     bandwidth : float > 0, "median", "median_log" or "auto"
         Kernel length-scale h. "median": median off-diagonal pairwise distance of the fitted
         particles; "median_log": h² = ½·median(‖x_i − x_j‖²)/log(n + 1) (SVGD convention);
-        "auto": chosen by held-out score-matching loss (see :mod:`.selection`).
+        "auto": chosen by an unbiased estimate of the score-matching loss (see
+        :mod:`.selection` and ``auto_criterion``).
     bandwidth_scale : float > 0
         Multiplies the bandwidth that ``bandwidth`` yields.
     beta : float in (−1, 0)
         IMQ exponent.
+    auto_criterion : {"heldout", "insample"}
+        What "auto" hyper-parameters minimise (see :mod:`.selection`): the estimated error
+        at new points (default: cross-validation, a few fits at half the sample size) or at
+        the fitted particles themselves (refits on perturbed particles: more expensive, and
+        measured better only for some estimators; see docs/benchmarks/score_accuracy.md).
     """
 
     #: names of hyper-parameters that accept "auto", with their search grids (set by subclasses)
     auto_grids = {}
 
-    def __init__(self, kernel="rbf", bandwidth="median", bandwidth_scale=1.0, beta=-0.5):
+    def __init__(self, kernel="rbf", bandwidth="median", bandwidth_scale=1.0, beta=-0.5,
+                 auto_criterion="heldout"):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.bandwidth_scale = bandwidth_scale
         self.beta = beta
+        self.auto_criterion = auto_criterion
 
     # -- scikit-learn style parameter handling (used by "auto" selection) --
     @classmethod
@@ -96,6 +104,10 @@ class ScoreEstimator:
         else:
             positive_float(self.bandwidth, "bandwidth")
         positive_float(self.bandwidth_scale, "bandwidth_scale")
+        if self.auto_criterion not in ("insample", "heldout"):
+            raise HyperparameterError(
+                f"auto_criterion must be 'insample' or 'heldout', got {self.auto_criterion!r}."
+            )
 
     def _auto_params(self):
         return [k for k in self.auto_grids if getattr(self, k, None) == AUTO]

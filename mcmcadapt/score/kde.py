@@ -39,9 +39,10 @@ class KDE(ScoreEstimator):
 
     auto_grids = {"bandwidth": (0.125, 0.25, 0.5, 1.0)}
 
-    def __init__(self, kernel="rbf", bandwidth="median_log", bandwidth_scale=1.0, beta=-0.5):
+    def __init__(self, kernel="rbf", bandwidth="median_log", bandwidth_scale=1.0, beta=-0.5,
+                 auto_criterion="heldout"):
         super().__init__(kernel=kernel, bandwidth=bandwidth, bandwidth_scale=bandwidth_scale,
-                         beta=beta)
+                         beta=beta, auto_criterion=auto_criterion)
 
     def _score(self, Yc, D):
         """ŝ at the centred queries Yc (m, d) from their squared distances D (m, n) to the

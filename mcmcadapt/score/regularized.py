@@ -121,9 +121,9 @@ class _SpectralFilterEstimator(ScoreEstimator):
     class."""
 
     def __init__(self, kernel="rbf", bandwidth="median", matrix_kernel="curl_free",
-                 bandwidth_scale=1.0, beta=-0.5):
+                 bandwidth_scale=1.0, beta=-0.5, auto_criterion="heldout"):
         super().__init__(kernel=kernel, bandwidth=bandwidth, bandwidth_scale=bandwidth_scale,
-                         beta=beta)
+                         beta=beta, auto_criterion=auto_criterion)
         self.matrix_kernel = matrix_kernel
 
     def _check_config(self):
@@ -184,9 +184,11 @@ class Tikhonov(_SpectralFilterEstimator):
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "eta": (1e-2, 1e-1, 1.0, 10.0)}
 
     def __init__(self, kernel="rbf", bandwidth="median", eta=10.0, matrix_kernel="curl_free",
-                 tol=1e-8, max_iter=2000, bandwidth_scale=1.0, beta=-0.5):
+                 tol=1e-8, max_iter=2000, bandwidth_scale=1.0, beta=-0.5,
+                 auto_criterion="heldout"):
         super().__init__(kernel=kernel, bandwidth=bandwidth, matrix_kernel=matrix_kernel,
-                         bandwidth_scale=bandwidth_scale, beta=beta)
+                         bandwidth_scale=bandwidth_scale, beta=beta,
+                         auto_criterion=auto_criterion)
         self.eta = eta
         self.tol = tol
         self.max_iter = max_iter
@@ -276,9 +278,11 @@ class NuMethod(_SpectralFilterEstimator):
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "n_iter": (2, 4, 8, 16, 32, 64)}
 
     def __init__(self, kernel="rbf", bandwidth="median", n_iter=8, nu=1.0,
-                 matrix_kernel="curl_free", bandwidth_scale=1.0, beta=-0.5):
+                 matrix_kernel="curl_free", bandwidth_scale=1.0, beta=-0.5,
+                 auto_criterion="heldout"):
         super().__init__(kernel=kernel, bandwidth=bandwidth, matrix_kernel=matrix_kernel,
-                         bandwidth_scale=bandwidth_scale, beta=beta)
+                         bandwidth_scale=bandwidth_scale, beta=beta,
+                         auto_criterion=auto_criterion)
         self.n_iter = n_iter
         self.nu = nu
 

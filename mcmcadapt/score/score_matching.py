@@ -76,9 +76,9 @@ class KernelScoreMatching(ScoreEstimator):
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "eta": (1e-4, 1e-3, 1e-2, 1e-1)}
 
     def __init__(self, kernel="rbf", bandwidth="median", eta=0.1, bandwidth_scale=1.0,
-                 beta=-0.5):
+                 beta=-0.5, auto_criterion="heldout"):
         super().__init__(kernel=kernel, bandwidth=bandwidth, bandwidth_scale=bandwidth_scale,
-                         beta=beta)
+                         beta=beta, auto_criterion=auto_criterion)
         self.eta = eta
 
     def _check_config(self):

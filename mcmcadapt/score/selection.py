@@ -1,43 +1,50 @@
-"""Hyper-parameter selection ("auto") by a held-out score-matching loss.
+"""Hyper-parameter selection ("auto") by an unbiased estimate of the score-matching loss.
 
-For an estimate ŝ fitted without the point y, the score-matching loss (Hyvärinen 2005)
+For an estimate ŝ of s = ∇log q, the score-matching loss (Hyvärinen 2005)
 
-    J(ŝ) = mean_y [ ½‖ŝ(y)‖² + ∇·ŝ(y) ]
+    J(ŝ) = E_q[ ½‖ŝ(x)‖² + ∇·ŝ(x) ]
 
-differs from ½·E_q‖ŝ − ∇log q‖² by a constant that does not depend on ŝ, so the candidate
-with the smallest J is the most accurate one, and no knowledge of q is needed.
+differs from ½·E_q‖ŝ − s‖² by a constant that does not depend on ŝ (Stein's identity), so
+the candidate with the smallest J is the most accurate one, and no knowledge of q is needed.
+Two estimates of J are available (``criterion``):
 
-One mechanism serves every estimator: the candidates are fitted on training folds, queried
-out of sample (``gradients(Y)``), and the divergence comes from central differences of those
-queries along probe directions v with ‖v‖² = d,
+* ``"insample"``: the error at the fitted particles themselves, which is what the
+  entropy gradients of the adaptation use. At a particle x_i the estimate ŝ_i = ŝ(x_i; X)
+  depends on x_i also through the fit, and Stein's identity then holds with the *total*
+  derivative (the score-matching analogue of Stein's unbiased risk estimate):
 
-    vᵀ ∇ŝ(y) v ≈ vᵀ (ŝ(y + εv) − ŝ(y − εv)) / (2ε),      ∇·ŝ(y) ≈ mean_p v_pᵀ ∇ŝ(y) v_p.
+      E[ŝ_i·s(x_i)] = −E[∇_{x_i}·ŝ(x_i; X)],   so   mean_i [½‖ŝ_i‖² + ∇_{x_i}·ŝ_i]
 
-* d ≤ ``exact_dim``: exact trace, v_l = √d·e_l for every coordinate l (2d queries a point).
-* d > ``exact_dim``: Hutchinson's estimator with ``n_probes`` Rademacher vectors per validation
-  point (entries ±1, fixed by the seed), unbiased for the trace. One probe per point is the
-  default: the spread it adds is small next to that of the points themselves, and spending
-  queries on more points reduces both.
+  estimates ½·mean_i‖ŝ_i − s(x_i)‖² up to the constant. The total divergence comes from a
+  refit on perturbed particles X + εV: vᵢ·(ŝ_i(X + εV) − ŝ_i(X))/ε. With independent random
+  signs between particles, the cross terms vᵢᵀ(∂ŝ_i/∂x_j)v_j (i ≠ j) have mean zero, and as
+  each particle moves every other estimate by O(1/n) their spread is negligible. For
+  d ≤ max(``exact_dim``, number of probes) the trace is exact within a particle: probe l
+  perturbs coordinate l only (with a random sign per particle); otherwise Hutchinson's
+  Rademacher probes (entries ±1). The candidates are fitted on all n particles, so no
+  hyper-parameter is chosen for a smaller sample than the one it is used on.
+* ``"heldout"`` (default): the error at new points.
+  Candidates are fitted on training folds and queried out of sample (``gradients(Y)``); the
+  divergence comes from central differences of those queries along probe directions
+  v with ‖v‖² = d, vᵀ∇ŝ(y)v ≈ vᵀ(ŝ(y + εv) − ŝ(y − εv))/(2ε); exact trace for
+  d ≤ ``exact_dim`` (v_l = √d·e_l), Hutchinson otherwise; ŝ(y) in ½‖ŝ(y)‖² is the mean over
+  the ± queries (error O(ε²)).
 
-ŝ(y) in ½‖ŝ(y)‖² is the mean of ŝ(y ± εv) over all probes (error O(ε²)), so it costs no
-extra query. The step length ε‖v‖ is ``fd_step`` times the median pairwise distance of the
-training fold, identical for all candidates so that they are compared on the same queries.
+The finite-difference step ε‖v‖ is ``fd_step`` times a length: the candidate's bandwidth
+(in-sample; forward differences) or the median pairwise distance of the training fold
+(held-out; central differences), so that every candidate is compared on the same queries.
 
-The loss of a candidate is the mean over all validation points of all folds. Its noise is
-the limit of the method: by the Stein identity the per-point loss carries a zero-mean term
-δ·∇log q + ∇·δ (δ the candidate's error) whose spread is largest for rough, under-regularised
-candidates, which can then win by chance (at d = 2, n = 2048 the error differences between
-the better grid points are below this noise). The winner therefore minimises the upper
-confidence value loss + ``penalty`` × (standard error of the loss), which needs no ordering
-of the grids by smoothness.
+Noise is the limit of the method: by the Stein identity the per-point loss carries a zero-mean
+term δ·s + ∇·δ (δ the candidate's error) whose spread is largest for rough, under-regularised
+candidates. The winner minimises loss + ``penalty`` × (standard error of the loss).
 
 Candidates are the Cartesian product of the grids of the "auto" hyper-parameters
 (``estimator.auto_grids``). The ``"bandwidth"`` grid holds multiples of the median heuristic
 (the candidate uses ``bandwidth="median"`` with ``bandwidth_scale`` multiplied by the grid
-value, so the final fit takes the median of all particles); every other grid holds absolute
-values. The folds are a fixed permutation (seed 0), so "auto" is deterministic. To save time,
-candidates that are clearly worse than the leader after the first fold (by ``screen``
-standard errors of the paired per-point difference) are not evaluated on the later folds.
+value); every other grid holds absolute values. Everything random (folds, probes) is fixed by
+``seed``, so "auto" is deterministic. Evaluation runs in rounds (held-out: folds; in-sample:
+probes); after the first round, candidates clearly worse than the leader (by ``screen``
+standard errors of the paired per-point difference) are dropped.
 """
 
 import itertools
@@ -51,13 +58,17 @@ from .bandwidth import median_sqdist
 from .kernels import sqdist
 
 #: defaults of :func:`select_hyperparameters`
+CRITERIA = ("insample", "heldout")
 FOLDS = 2
 MAX_VALIDATION = 1024
-N_PROBES = 1
 EXACT_DIM = 2
-FD_STEP = 1e-3
+FD_STEP = {"insample": 1e-4, "heldout": 1e-3}
 PENALTY = 1.0
 SCREEN = 4.0
+#: "auto" probes: about this many perturbed particles per candidate in total (n_probes · n),
+#: between 1 and MAX_PROBES probes
+PROBE_BUDGET = 2048
+MAX_PROBES = 8
 
 
 def _candidates(estimator, auto_names):
@@ -80,31 +91,24 @@ def _candidates(estimator, auto_names):
     return out
 
 
-def _probes(d, m, n_probes, exact_dim, rng):
-    """Probe directions (m, P, d) with ‖v‖² = d, and whether the trace is exact."""
-    if d <= exact_dim:
-        V = np.sqrt(d) * np.eye(d)
-        return np.broadcast_to(V, (m, d, d)), True
-    return rng.choice(np.array([-1.0, 1.0]), size=(m, n_probes, d)), False
-
-
-def _pointwise_loss(S, V, eps):
-    """Held-out loss (m,) per validation point from the gradients S (m, P, 2, d) at y + εv
-    (index 0) and y − εv (index 1)."""
-    s = S.mean(axis=(1, 2))
-    directional = np.einsum("mpd,mpd->mp", V, S[:, :, 0] - S[:, :, 1]) / (2.0 * eps)
-    return 0.5 * np.einsum("md,md->m", s, s) + directional.mean(axis=1)
+def _n_probes(n_probes, n):
+    if n_probes == "auto":
+        return int(np.clip(-(-PROBE_BUDGET // n), 1, MAX_PROBES))
+    if int(n_probes) < 1:
+        raise HyperparameterError(f"n_probes must be a positive integer or 'auto', got {n_probes!r}.")
+    return int(n_probes)
 
 
 def select_hyperparameters(
     estimator,
     X,
     auto_names,
+    criterion=None,
     folds=FOLDS,
     max_validation=MAX_VALIDATION,
-    n_probes=N_PROBES,
+    n_probes="auto",
     exact_dim=EXACT_DIM,
-    fd_step=FD_STEP,
+    fd_step=None,
     penalty=PENALTY,
     screen=SCREEN,
     seed=0,
@@ -117,72 +121,54 @@ def select_hyperparameters(
         Supplies ``clone``, ``auto_grids`` and ``bandwidth_scale``; it is not modified.
     X : (n, d) validated particles, n ≥ 4.
     auto_names : list of hyper-parameter names set to "auto".
-    folds : number of folds; each fold is held out once, the others train.
-    max_validation : validation points used in total (spread evenly over the folds).
-    n_probes : Rademacher probes per validation point when d > ``exact_dim``.
-    exact_dim : up to this dimension the divergence is the exact trace (d probes a point).
-    fd_step : finite-difference step, relative to the median pairwise distance.
+    criterion : "heldout" (error at new points) or "insample" (error at the fitted particles);
+        None: the estimator's ``auto_criterion``.
+    folds : held-out only: number of folds; each fold is held out once, the others train.
+    max_validation : held-out only: validation points used in total (spread over the folds).
+    n_probes : Rademacher probes (in-sample: perturbed refits; held-out: per validation point)
+        when the trace is not exact; "auto": ceil(2048 / n) clipped to [1, 8] in-sample, 1
+        held-out.
+    exact_dim : up to this dimension the divergence is the exact trace (in-sample: also up to
+        the number of probes, which then cost no more than Hutchinson's).
+    fd_step : finite-difference step relative to the candidate's bandwidth (in-sample,
+        default 1e-4) or to the median pairwise distance (held-out, default 1e-3).
     penalty : the winner minimises loss + penalty × (standard error of the loss).
-    screen : after the first fold, a candidate whose loss exceeds the leader's by more than
+    screen : after the first round, a candidate whose loss exceeds the leader's by more than
         ``screen`` standard errors of the paired difference is not evaluated further.
-    seed : seed of the fold permutation and of the Rademacher probes.
+    seed : seed of the fold permutation and of the probes.
 
     Returns
     -------
     chosen : dict of constructor arguments for ``estimator.clone`` (for "bandwidth":
         ``bandwidth="median"`` and the scaled ``bandwidth_scale``).
-    record : dict with ``chosen`` (grid values), ``candidates`` (list of dicts: the grid
-        values, ``loss`` (mean over the validation points it was evaluated on; inf when the
-        candidate failed), ``stderr``, ``score`` = loss + penalty × stderr (inf unless
-        evaluated on every fold), ``screened`` (dropped after the first fold), ``error``),
-        and the settings ``folds``, ``n_train``, ``n_validation``, ``divergence`` ("exact" or
-        "hutchinson"), ``n_probes`` (per point), ``exact_dim``, ``fd_step``, ``penalty``,
+    record : dict with ``chosen`` (grid values), ``params`` (the constructor arguments
+        returned as ``chosen``, e.g. ``bandwidth="median"`` with its scale), ``candidates`` (list of dicts: the grid
+        values, ``loss`` (mean per-point loss; inf when the candidate failed), ``stderr``,
+        ``score`` = loss + penalty × stderr (inf unless evaluated in every round),
+        ``screened`` (dropped after the first round), ``error``), and the settings
+        ``criterion``, ``folds`` (held-out), ``n_train``, ``n_validation``, ``divergence``
+        ("exact" or "hutchinson"), ``n_probes``, ``exact_dim``, ``fd_step``, ``penalty``,
         ``screen``, ``seed``.
     """
     n = X.shape[0]
+    if criterion is None:
+        criterion = getattr(estimator, "auto_criterion", "heldout")
+    if criterion not in CRITERIA:
+        raise HyperparameterError(f"criterion must be one of {CRITERIA}, got {criterion!r}.")
     if n < 4:
         raise InputError(
             f"'auto' hyper-parameters need at least 4 particles to split into training and "
             f"validation folds; got {n}. Set the hyper-parameters explicitly."
         )
+    if fd_step is None:
+        fd_step = FD_STEP[criterion]
+    run = _insample if criterion == "insample" else _heldout
     with compute_threads():
-        return _select(estimator, X, auto_names, folds, max_validation, n_probes, exact_dim,
-                       fd_step, penalty, screen, seed)
-
-
-def _select(estimator, X, auto_names, folds, max_validation, n_probes, exact_dim, fd_step,
-            penalty, screen, seed):
-    n, d = X.shape
-    folds = int(min(max(folds, 2), n // 2))
-    rng = as_generator(seed)
-    parts = np.array_split(rng.permutation(n), folds)
-    per_fold = max(1, max_validation // folds)
-    candidates = _candidates(estimator, auto_names)
-    pointwise = [[] for _ in candidates]
-    errors = [None] * len(candidates)
-    screened = [False] * len(candidates)
-    exact = True
-    for f, held in enumerate(parts):
-        Xtr = X[np.sort(np.concatenate([p for g, p in enumerate(parts) if g != f]))]
-        Y = X[held[:per_fold]]
-        m = Y.shape[0]
-        D = sqdist(Xtr)
-        V, exact = _probes(d, m, n_probes, exact_dim, rng)
-        P = V.shape[1]
-        eps = fd_step * median_sqdist(D)[1] / np.sqrt(d)  # step length ε‖v‖ = ε√d
-        Q = (Y[:, None, None, :] + eps * np.stack([V, -V], axis=2)).reshape(m * P * 2, d)
-        for c, (_, params) in enumerate(candidates):
-            if errors[c] is not None or screened[c]:
-                continue
-            try:
-                est = estimator.clone(**params)._fit_checked(Xtr, D.copy())
-                S = est.gradients(Q).reshape(m, P, 2, d)
-            except (SingularMatrixError, np.linalg.LinAlgError) as exc:
-                errors[c] = str(exc)
-                continue
-            pointwise[c].append(_pointwise_loss(S, V, eps))
-        if f == 0 and folds > 1:
-            _screen(pointwise, errors, screened, penalty, screen)
+        candidates = _candidates(estimator, auto_names)
+        pointwise, errors, screened, settings = run(
+            estimator, X, candidates, folds=folds, max_validation=max_validation,
+            n_probes=n_probes, exact_dim=exact_dim, fd_step=fd_step, penalty=penalty,
+            screen=screen, rng=as_generator(seed))
     loss, stderr = _summaries(pointwise, errors)
     complete = np.array([e is None and not s for e, s in zip(errors, screened)])
     score = np.where(complete, loss + penalty * stderr, np.inf)
@@ -195,16 +181,14 @@ def _select(estimator, X, auto_names, folds, max_validation, n_probes, exact_dim
     best = int(np.argmin(score))
     record = {
         "chosen": dict(candidates[best][0]),
+        "params": dict(candidates[best][1]),
         "candidates": [
             {**grid_point, "loss": float(loss[c]), "stderr": float(stderr[c]),
              "score": float(score[c]), "screened": screened[c], "error": errors[c]}
             for c, (grid_point, _) in enumerate(candidates)
         ],
-        "folds": folds,
-        "n_train": int(n - len(parts[0])),
-        "n_validation": int(sum(min(per_fold, len(p)) for p in parts)),
-        "divergence": "exact" if exact else "hutchinson",
-        "n_probes": int(d if exact else n_probes),
+        "criterion": criterion,
+        **settings,
         "exact_dim": exact_dim,
         "fd_step": fd_step,
         "penalty": penalty,
@@ -212,6 +196,127 @@ def _select(estimator, X, auto_names, folds, max_validation, n_probes, exact_dim
         "seed": seed,
     }
     return dict(candidates[best][1]), record
+
+
+_FAILURES = (SingularMatrixError, np.linalg.LinAlgError)
+
+
+def _insample(estimator, X, candidates, *, n_probes, exact_dim, fd_step, penalty, screen, rng,
+              **_):
+    """Rounds are probes; the per-point loss is ½‖ŝ_i‖² plus the divergence estimated from
+    the probes so far (their sum for coordinate probes, their mean for Hutchinson's)."""
+    n, d = X.shape
+    probes = _n_probes(n_probes, n)
+    exact = d <= max(exact_dim, probes)
+    if exact:
+        # probe l moves coordinate l of every particle, with independent signs
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(n, d))
+        rounds = [[(l, signs[:, l])] for l in range(d)]
+        rounds = [sum(rounds, [])]  # one round: the trace needs every coordinate
+    else:
+        rounds = [[("all", rng.choice(np.array([-1.0, 1.0]), size=(n, d)))]
+                  for _ in range(probes)]
+    D = sqdist(X)
+    half = [None] * len(candidates)
+    base = [None] * len(candidates)
+    divs = [[] for _ in candidates]
+    errors = [None] * len(candidates)
+    screened = [False] * len(candidates)
+    for r, round_probes in enumerate(rounds):
+        for c, (_, params) in enumerate(candidates):
+            if errors[c] is not None or screened[c]:
+                continue
+            try:
+                if base[c] is None:
+                    est = estimator.clone(**params)._fit_checked(X, D.copy())
+                    S0 = est._gradients(None)
+                    half[c] = 0.5 * np.einsum("nd,nd->n", S0, S0)
+                    base[c] = (S0, est.bandwidth_)
+                S0, h = base[c]
+                fixed = estimator.clone(**{**params, "bandwidth": h, "bandwidth_scale": 1.0})
+                div = np.zeros(n)
+                for which, v in round_probes:
+                    if which == "all":
+                        eps = fd_step * h / np.sqrt(d)
+                        Xp = X + eps * v
+                        Sp = fixed._fit_checked(Xp)._gradients(None)
+                        div += np.einsum("nd,nd->n", v, Sp - S0) / eps
+                    else:
+                        eps = fd_step * h
+                        Xp = X.copy()
+                        Xp[:, which] += eps * v
+                        Sp = fixed._fit_checked(Xp)._gradients(None)
+                        div += v * (Sp[:, which] - S0[:, which]) / eps
+            except _FAILURES as exc:
+                errors[c] = str(exc)
+                continue
+            divs[c].append(div)
+        if r == 0 and len(rounds) > 1:
+            _screen(_pointwise_insample(half, divs), errors, screened, penalty, screen)
+    settings = {"n_train": n, "n_validation": n,
+                "divergence": "exact" if exact else "hutchinson",
+                "n_probes": d if exact else probes}
+    return _pointwise_insample(half, divs), errors, screened, settings
+
+
+def _pointwise_insample(half, divs):
+    return [[h + np.mean(dv, axis=0)] if dv else [] for h, dv in zip(half, divs)]
+
+
+def _heldout_probes(d, m, n_probes, exact_dim, rng):
+    """Probe directions (m, P, d) with ‖v‖² = d, and whether the trace is exact."""
+    if d <= exact_dim:
+        V = np.sqrt(d) * np.eye(d)
+        return np.broadcast_to(V, (m, d, d)), True
+    return rng.choice(np.array([-1.0, 1.0]), size=(m, n_probes, d)), False
+
+
+def _heldout_pointwise(S, V, eps):
+    """Held-out loss (m,) per validation point from the gradients S (m, P, 2, d) at y + εv
+    (index 0) and y − εv (index 1)."""
+    s = S.mean(axis=(1, 2))
+    directional = np.einsum("mpd,mpd->mp", V, S[:, :, 0] - S[:, :, 1]) / (2.0 * eps)
+    return 0.5 * np.einsum("md,md->m", s, s) + directional.mean(axis=1)
+
+
+def _heldout(estimator, X, candidates, *, folds, max_validation, n_probes, exact_dim, fd_step,
+             penalty, screen, rng):
+    """Rounds are folds; the per-point losses of the folds are concatenated."""
+    n, d = X.shape
+    n_probes = 1 if n_probes == "auto" else _n_probes(n_probes, n)
+    folds = int(min(max(folds, 2), n // 2))
+    parts = np.array_split(rng.permutation(n), folds)
+    per_fold = max(1, max_validation // folds)
+    pointwise = [[] for _ in candidates]
+    errors = [None] * len(candidates)
+    screened = [False] * len(candidates)
+    exact = True
+    for f, held in enumerate(parts):
+        Xtr = X[np.sort(np.concatenate([p for g, p in enumerate(parts) if g != f]))]
+        Y = X[held[:per_fold]]
+        m = Y.shape[0]
+        D = sqdist(Xtr)
+        V, exact = _heldout_probes(d, m, n_probes, exact_dim, rng)
+        P = V.shape[1]
+        eps = fd_step * median_sqdist(D)[1] / np.sqrt(d)  # step length ε‖v‖ = ε√d
+        Q = (Y[:, None, None, :] + eps * np.stack([V, -V], axis=2)).reshape(m * P * 2, d)
+        for c, (_, params) in enumerate(candidates):
+            if errors[c] is not None or screened[c]:
+                continue
+            try:
+                est = estimator.clone(**params)._fit_checked(Xtr, D.copy())
+                S = est.gradients(Q).reshape(m, P, 2, d)
+            except _FAILURES as exc:
+                errors[c] = str(exc)
+                continue
+            pointwise[c].append(_heldout_pointwise(S, V, eps))
+        if f == 0 and folds > 1:
+            _screen(pointwise, errors, screened, penalty, screen)
+    settings = {"folds": folds, "n_train": int(n - len(parts[0])),
+                "n_validation": int(sum(min(per_fold, len(p)) for p in parts)),
+                "divergence": "exact" if exact else "hutchinson",
+                "n_probes": int(d if exact else n_probes)}
+    return pointwise, errors, screened, settings
 
 
 def _summaries(pointwise, errors):

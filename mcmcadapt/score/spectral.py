@@ -82,9 +82,10 @@ class SSGE(ScoreEstimator):
     auto_grids = {"bandwidth": (0.5, 1.0, 2.0, 4.0), "eta": (1e-2, 1e-1, 1.0, 10.0)}
 
     def __init__(self, kernel="rbf", bandwidth="median", eta=1.0, n_eigen=None,
-                 eigen_threshold=None, bandwidth_scale=1.0, beta=-0.5):
+                 eigen_threshold=None, bandwidth_scale=1.0, beta=-0.5,
+                 auto_criterion="heldout"):
         super().__init__(kernel=kernel, bandwidth=bandwidth, bandwidth_scale=bandwidth_scale,
-                         beta=beta)
+                         beta=beta, auto_criterion=auto_criterion)
         self.eta = eta
         self.n_eigen = n_eigen
         self.eigen_threshold = eigen_threshold

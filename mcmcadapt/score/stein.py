@@ -67,9 +67,11 @@ class Stein(ScoreEstimator):
         statistic="V",
         bandwidth_scale=1.0,
         beta=-0.5,
+        auto_criterion="heldout",
     ):
         super().__init__(
-            kernel=kernel, bandwidth=bandwidth, bandwidth_scale=bandwidth_scale, beta=beta
+            kernel=kernel, bandwidth=bandwidth, bandwidth_scale=bandwidth_scale, beta=beta,
+            auto_criterion=auto_criterion,
         )
         self.eta = eta
         self.statistic = statistic
@@ -94,7 +96,15 @@ class Stein(ScoreEstimator):
         center = X.mean(axis=0)
         Xc = X - center
         km = self.kernel_.matrices_from_sqdist(D)  # K takes D's memory
-        B = divergence_sum(km, Xc)
+        n, d = Xc.shape
+        if n < d:
+            # B = R·Xc with R = w_scale·(diag(rowsum W) − W): solving for R's n columns and
+            # multiplying by Xc afterwards costs O(n³ + n²d) instead of O(n²d) twice. R is
+            # formed now because W may share K's memory, whose diagonal changes below.
+            rhs = -km.w_scale * km.W
+            rhs.reshape(-1)[:: n + 1] += km.w_scale * km.w_rowsum
+        else:
+            rhs = divergence_sum(km, Xc)
         A = km.K
         del km  # the IMQ weight matrix is no longer needed
         diag = A.reshape(-1)[:: A.shape[0] + 1]  # a view: A is a fresh C-ordered buffer
@@ -117,7 +127,8 @@ class Stein(ScoreEstimator):
         self.jitter_ = jitter
         self.center_ = center
         self.Xc_ = Xc
-        self.G_ = -self._solve(B)
+        S = self._solve(rhs)
+        self.G_ = -(S @ Xc) if n < d else -S
 
     def _solve(self, R):
         kind, f = self.factor_
