@@ -86,6 +86,24 @@ def test_hutchinson_divergence_is_unbiased_within_its_noise():
         assert c["loss"] == pytest.approx(expected, rel=1e-7)
 
 
+def test_repeated_partitions_average_per_point():
+    """A field that ignores its training fold gives every point the same loss in every
+    partition: the loss and its standard error (over points, not partitions) must not change
+    with the number of partitions, while the fold assignment does."""
+    X = np.random.default_rng(9).normal(size=(120, 2))
+    est = LinearScore(precision="auto", coupling=0.1)
+    _, one = select_hyperparameters(est, X, ["precision"], repeats=1, screen=np.inf)
+    _, six = select_hyperparameters(est, X, ["precision"], repeats=6, screen=np.inf)
+    assert (one["repeats"], six["repeats"]) == (1, 6)
+    assert one["n_validation"] == six["n_validation"] == 120
+    for a, b in zip(one["candidates"][:3], six["candidates"][:3]):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-10)
+        assert b["stderr"] == pytest.approx(a["stderr"], rel=1e-8)
+    # "auto" repeats small samples most
+    assert select_hyperparameters(est, X, ["precision"])[1]["repeats"] == 8
+    assert select_hyperparameters(est, np.vstack([X] * 10), ["precision"])[1]["repeats"] == 2
+
+
 def test_screening_drops_only_clearly_worse_candidates():
     X = np.random.default_rng(7).normal(size=(400, 4))
     est = Stein(bandwidth="auto", eta="auto")

@@ -1,8 +1,8 @@
 """Meta-training of learned samplers by the KL objective unrolled over k steps
 (Li & Turner 2018, Sec. 4.2): the unrolled gradient (:mod:`.unroll`), the training loop
 (:mod:`.train`), entropy-gradient estimators with the paper's settings (:mod:`.estimators`),
-a compiled forward pass for long runs (:mod:`.fast`) and a plain-JSON parameter file
-(:mod:`.params`)."""
+``FastLearned`` (:mod:`.fast`: the learned kernel under the name saved result files use) and
+a plain-JSON parameter file (:mod:`.params`)."""
 
 from .estimators import ENTROPY_ESTIMATORS, make_entropy_estimator
 from .fast import FastLearned

@@ -42,8 +42,8 @@ Candidates are the Cartesian product of the grids of the "auto" hyper-parameters
 (``estimator.auto_grids``). The ``"bandwidth"`` grid holds multiples of the median heuristic
 (the candidate uses ``bandwidth="median"`` with ``bandwidth_scale`` multiplied by the grid
 value); every other grid holds absolute values. Everything random (folds, probes) is fixed by
-``seed``, so "auto" is deterministic. Evaluation runs in rounds (held-out: folds; in-sample:
-probes); after the first round, candidates clearly worse than the leader (by ``screen``
+``seed``, so "auto" is deterministic. Evaluation runs in rounds (held-out: the folds of
+``repeats`` random partitions, a point's loss averaged over them; in-sample: probes); after the first round, candidates clearly worse than the leader (by ``screen``
 standard errors of the paired per-point difference) are dropped.
 """
 
@@ -65,8 +65,8 @@ EXACT_DIM = 2
 FD_STEP = {"insample": 1e-4, "heldout": 1e-3}
 PENALTY = 1.0
 SCREEN = 4.0
-#: "auto" probes: about this many perturbed particles per candidate in total (n_probes · n),
-#: between 1 and MAX_PROBES probes
+#: "auto" probes (in-sample) and partitions (held-out): about this many evaluated particles
+#: per candidate in total, with between 1 and MAX_PROBES probes or partitions
 PROBE_BUDGET = 2048
 MAX_PROBES = 8
 
@@ -91,6 +91,14 @@ def _candidates(estimator, auto_names):
     return out
 
 
+def _n_repeats(repeats, n):
+    if repeats == "auto":
+        return int(np.clip(round(PROBE_BUDGET / n), 1, MAX_PROBES))
+    if int(repeats) < 1:
+        raise HyperparameterError(f"repeats must be a positive integer or 'auto', got {repeats!r}.")
+    return int(repeats)
+
+
 def _n_probes(n_probes, n):
     if n_probes == "auto":
         return int(np.clip(-(-PROBE_BUDGET // n), 1, MAX_PROBES))
@@ -105,6 +113,7 @@ def select_hyperparameters(
     auto_names,
     criterion=None,
     folds=FOLDS,
+    repeats="auto",
     max_validation=MAX_VALIDATION,
     n_probes="auto",
     exact_dim=EXACT_DIM,
@@ -124,6 +133,9 @@ def select_hyperparameters(
     criterion : "heldout" (error at new points) or "insample" (error at the fitted particles);
         None: the estimator's ``auto_criterion``.
     folds : held-out only: number of folds; each fold is held out once, the others train.
+    repeats : held-out only: number of random partitions into folds; a point's loss is
+        averaged over them. "auto": round(2048 / n) clipped to [1, 8] (small samples, whose
+        cross-validation is noisiest, are also the cheapest to repeat).
     max_validation : held-out only: validation points used in total (spread over the folds).
     n_probes : Rademacher probes (in-sample: perturbed refits; held-out: per validation point)
         when the trace is not exact; "auto": ceil(2048 / n) clipped to [1, 8] in-sample, 1
@@ -146,7 +158,7 @@ def select_hyperparameters(
         values, ``loss`` (mean per-point loss; inf when the candidate failed), ``stderr``,
         ``score`` = loss + penalty × stderr (inf unless evaluated in every round),
         ``screened`` (dropped after the first round), ``error``), and the settings
-        ``criterion``, ``folds`` (held-out), ``n_train``, ``n_validation``, ``divergence``
+        ``criterion``, ``folds`` and ``repeats`` (held-out), ``n_train``, ``n_validation``, ``divergence``
         ("exact" or "hutchinson"), ``n_probes``, ``exact_dim``, ``fd_step``, ``penalty``,
         ``screen``, ``seed``.
     """
@@ -166,7 +178,7 @@ def select_hyperparameters(
     with compute_threads():
         candidates = _candidates(estimator, auto_names)
         pointwise, errors, screened, settings = run(
-            estimator, X, candidates, folds=folds, max_validation=max_validation,
+            estimator, X, candidates, folds=folds, repeats=repeats, max_validation=max_validation,
             n_probes=n_probes, exact_dim=exact_dim, fd_step=fd_step, penalty=penalty,
             screen=screen, rng=as_generator(seed))
     loss, stderr = _summaries(pointwise, errors)
@@ -279,41 +291,54 @@ def _heldout_pointwise(S, V, eps):
     return 0.5 * np.einsum("md,md->m", s, s) + directional.mean(axis=1)
 
 
-def _heldout(estimator, X, candidates, *, folds, max_validation, n_probes, exact_dim, fd_step,
-             penalty, screen, rng):
-    """Rounds are folds; the per-point losses of the folds are concatenated."""
+def _heldout(estimator, X, candidates, *, folds, repeats, max_validation, n_probes, exact_dim,
+             fd_step, penalty, screen, rng, **_):
+    """Rounds are folds, over ``repeats`` random partitions; a point's loss is its mean over
+    the partitions that validated it (so the standard error still counts points, not
+    partitions), and the losses of all validated points are the candidate's sample."""
     n, d = X.shape
     n_probes = 1 if n_probes == "auto" else _n_probes(n_probes, n)
+    repeats = _n_repeats(repeats, n)
     folds = int(min(max(folds, 2), n // 2))
-    parts = np.array_split(rng.permutation(n), folds)
     per_fold = max(1, max_validation // folds)
-    pointwise = [[] for _ in candidates]
+    total = np.zeros((len(candidates), n))
+    count = np.zeros(n)
+    first = [[] for _ in candidates]
     errors = [None] * len(candidates)
     screened = [False] * len(candidates)
     exact = True
-    for f, held in enumerate(parts):
-        Xtr = X[np.sort(np.concatenate([p for g, p in enumerate(parts) if g != f]))]
-        Y = X[held[:per_fold]]
-        m = Y.shape[0]
-        D = sqdist(Xtr)
-        V, exact = _heldout_probes(d, m, n_probes, exact_dim, rng)
-        P = V.shape[1]
-        eps = fd_step * median_sqdist(D)[1] / np.sqrt(d)  # step length ε‖v‖ = ε√d
-        Q = (Y[:, None, None, :] + eps * np.stack([V, -V], axis=2)).reshape(m * P * 2, d)
-        for c, (_, params) in enumerate(candidates):
-            if errors[c] is not None or screened[c]:
-                continue
-            try:
-                est = estimator.clone(**params)._fit_checked(Xtr, D.copy())
-                S = est.gradients(Q).reshape(m, P, 2, d)
-            except _FAILURES as exc:
-                errors[c] = str(exc)
-                continue
-            pointwise[c].append(_heldout_pointwise(S, V, eps))
-        if f == 0 and folds > 1:
-            _screen(pointwise, errors, screened, penalty, screen)
-    settings = {"folds": folds, "n_train": int(n - len(parts[0])),
-                "n_validation": int(sum(min(per_fold, len(p)) for p in parts)),
+    for r in range(repeats):
+        parts = np.array_split(rng.permutation(n), folds)
+        for f, held in enumerate(parts):
+            Xtr = X[np.sort(np.concatenate([p for g, p in enumerate(parts) if g != f]))]
+            rows = held[:per_fold]
+            Y = X[rows]
+            m = Y.shape[0]
+            D = sqdist(Xtr)
+            V, exact = _heldout_probes(d, m, n_probes, exact_dim, rng)
+            P = V.shape[1]
+            eps = fd_step * median_sqdist(D)[1] / np.sqrt(d)  # step length ε‖v‖ = ε√d
+            Q = (Y[:, None, None, :] + eps * np.stack([V, -V], axis=2)).reshape(m * P * 2, d)
+            for c, (_, params) in enumerate(candidates):
+                if errors[c] is not None or screened[c]:
+                    continue
+                try:
+                    est = estimator.clone(**params)._fit_checked(Xtr, D.copy())
+                    S = est.gradients(Q).reshape(m, P, 2, d)
+                except _FAILURES as exc:
+                    errors[c] = str(exc)
+                    continue
+                loss = _heldout_pointwise(S, V, eps)
+                total[c, rows] += loss
+                if r == 0 and f == 0:
+                    first[c].append(loss)
+            count[rows] += 1
+            if r == 0 and f == 0:
+                _screen(first, errors, screened, penalty, screen)
+    seen = count > 0
+    pointwise = [[total[c, seen] / count[seen]] for c in range(len(candidates))]
+    settings = {"folds": folds, "repeats": repeats, "n_train": int(n - -(-n // folds)),
+                "n_validation": int(seen.sum()),
                 "divergence": "exact" if exact else "hutchinson",
                 "n_probes": int(d if exact else n_probes)}
     return pointwise, errors, screened, settings
