@@ -40,6 +40,7 @@ geometric mean (over all cells) of held-out error / cell's grid best.
     python benchmarks/score_accuracy.py --quick    # d ∈ {2, 8}, n = 256, fewer test points
     python benchmarks/score_accuracy.py --dists bimodal,student --dims 2 8
     python benchmarks/score_accuracy.py --criterion insample   # "auto" by the in-sample loss
+    python benchmarks/score_accuracy.py --summary-from results.json   # compact table again
 
 BLAS threads are limited to ``--threads`` (default 1) for the whole run.
 """
@@ -190,6 +191,30 @@ def evaluate(est, X, TX, Y, TY):
     return rel_mse(G, TX), rel_mse(est.gradients(Y), TY), elapsed
 
 
+def summary_table(records):
+    """The README's compact table: per cell, every estimator's "auto" error in-sample /
+    held-out, and the worst ratio of "auto" to the grid best over estimators and both sides."""
+    labels = list(dict.fromkeys(r["estimator"] for r in records))
+    cells = list(dict.fromkeys((r["dist"], r["d"], r["n"]) for r in records))
+    lines = ["| dist | d | n | " + " | ".join(labels) + " | worst auto/best |",
+             "|---|---|---|" + "---|" * (len(labels) + 1)]
+    for cell in cells:
+        by_label = {r["estimator"]: r for r in records if (r["dist"], r["d"], r["n"]) == cell}
+        worst = 0.0
+        entries = []
+        for label in labels:
+            r = by_label.get(label)
+            if r is None:
+                entries.append("–")
+                continue
+            best = np.min(np.array(list(r["grid"].values())), axis=0)
+            worst = max(worst, *(np.array(r["auto"]) / best))
+            entries.append(f"{r['auto'][0]:.4f} / {r['auto'][1]:.4f}")
+        lines.append(f"| {cell[0]} | {cell[1]} | {cell[2]} | " + " | ".join(entries)
+                     + f" | {worst:.2f} |")
+    return "\n".join(lines)
+
+
 # -- main ----------------------------------------------------------------------------------
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -207,7 +232,15 @@ def main(argv=None):
     ap.add_argument("--json", default=None, help="also write every measured error to this file")
     ap.add_argument("--criterion", choices=("heldout", "insample"), default="heldout",
                     help="what 'auto' minimises (the estimators' auto_criterion)")
+    ap.add_argument("--summary-from", default=None, metavar="JSON",
+                    help="print the compact table from a --json file of an earlier run and stop")
     args = ap.parse_args(argv)
+    if args.summary_from:
+        import json
+
+        with open(args.summary_from) as fh:
+            print(summary_table(json.load(fh)))
+        return
     dims = args.dims or ((2, 8) if args.quick else (2, 8, 32))
     sizes = args.sizes or ((256,) if args.quick else (256, 2048))
     dists = args.dists.split(",")
@@ -271,6 +304,8 @@ def main(argv=None):
     print(sep)
     for row in rows:
         print(row)
+    print("\n## Summary: \"auto\" in-sample / held-out, worst auto/best per cell\n")
+    print(summary_table(records))
 
     if args.json:
         import json
