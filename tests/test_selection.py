@@ -101,7 +101,7 @@ def test_repeated_partitions_average_per_point():
         assert b["stderr"] == pytest.approx(a["stderr"], rel=1e-8)
     # "auto" repeats small samples most
     assert select_hyperparameters(est, X, ["precision"])[1]["repeats"] == 8
-    assert select_hyperparameters(est, np.vstack([X] * 10), ["precision"])[1]["repeats"] == 2
+    assert select_hyperparameters(est, np.vstack([X] * 20), ["precision"])[1]["repeats"] == 2
 
 
 def test_screening_drops_only_clearly_worse_candidates():

@@ -68,6 +68,7 @@ SCREEN = 4.0
 #: "auto" probes (in-sample) and partitions (held-out): about this many evaluated particles
 #: per candidate in total, with between 1 and MAX_PROBES probes or partitions
 PROBE_BUDGET = 2048
+REPEAT_BUDGET = 4096
 MAX_PROBES = 8
 
 
@@ -93,7 +94,7 @@ def _candidates(estimator, auto_names):
 
 def _n_repeats(repeats, n):
     if repeats == "auto":
-        return int(np.clip(round(PROBE_BUDGET / n), 1, MAX_PROBES))
+        return int(np.clip(round(REPEAT_BUDGET / n), 1, MAX_PROBES))
     if int(repeats) < 1:
         raise HyperparameterError(f"repeats must be a positive integer or 'auto', got {repeats!r}.")
     return int(repeats)
@@ -134,7 +135,7 @@ def select_hyperparameters(
         None: the estimator's ``auto_criterion``.
     folds : held-out only: number of folds; each fold is held out once, the others train.
     repeats : held-out only: number of random partitions into folds; a point's loss is
-        averaged over them. "auto": round(2048 / n) clipped to [1, 8] (small samples, whose
+        averaged over them. "auto": round(4096 / n) clipped to [1, 8] (small samples, whose
         cross-validation is noisiest, are also the cheapest to repeat).
     max_validation : held-out only: validation points used in total (spread over the folds).
     n_probes : Rademacher probes (in-sample: perturbed refits; held-out: per validation point)
