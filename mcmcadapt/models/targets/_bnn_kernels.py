@@ -14,8 +14,8 @@ four hidden units and each hidden row for up to four inputs. Per block of up to
 back to back on the block's hidden activations ``Z`` (H4, B), and within a block each tile
 of hidden units goes from pre-activation to activation to output sum while its rows are in
 L1. Every inner loop runs over the block's rows: long, unit-stride and vectorised, with
-:func:`._vexp.fexp` for sigmoid, tanh and the logistic likelihood (and
-:func:`._vexp.flog1p` for the latter).
+:func:`mcmcadapt._fastmath.fexp` for sigmoid, tanh and the logistic likelihood (and
+:func:`mcmcadapt._fastmath.flog1p` for the latter).
 
 Padded hidden units have zero weights, so they add nothing to the output and get zero
 gradient; padded inputs are zero rows of ``XT``. BLAS is not used: the per-particle products
@@ -32,7 +32,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ._vexp import fexp, flog1p
+from ..._fastmath import fexp, flog1p
 
 _FM = {"contract", "reassoc"}
 # Blocks bound the scratch for large data sets; large blocks amortise each backward tile's

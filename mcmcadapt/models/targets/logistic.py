@@ -8,12 +8,12 @@ import numpy as np
 from numba import njit, prange
 from scipy.special import expit
 
+from ..._fastmath import fexp, flog1p
 from ...datasets import load as load_dataset
 from ...datasets import standardize_stats
 from ...errors import InputError
 from ..model import Model
 from ._threads import run_kernel
-from ._vexp import vexp
 
 
 @njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
@@ -31,21 +31,19 @@ def _loglik_grad(B, X, y, scale):
         b = B[i]
         gi = g[i]
         eta = np.empty(m)
-        neg_abs = np.empty(m)
         e = np.empty(m)
-        kbuf = np.empty(m, dtype=np.int64)
         for j in range(m):
             xj = X[j]
             s = 0.0
             for k in range(d):
                 s += xj[k] * b[k]
             eta[j] = s
-            neg_abs[j] = -abs(s)
-        vexp(neg_abs, e, kbuf)
+        for j in range(m):
+            e[j] = fexp(-abs(eta[j]))
         acc = 0.0
         for j in range(m):
             p = 1.0 / (1.0 + e[j])  # sigmoid(|eta|)
-            acc += y[j] * eta[j] - max(eta[j], 0.0) - np.log1p(e[j])
+            acc += y[j] * eta[j] - max(eta[j], 0.0) - flog1p(e[j])
             r = scale * (y[j] - (p if eta[j] >= 0.0 else e[j] * p))
             xj = X[j]
             for k in range(d):

@@ -1,4 +1,5 @@
-"""Vectorisable exp and log1p for the Numba kernels.
+"""Vectorisable exp and log1p for the Numba kernels (BNN and logistic targets, the learned
+sampler's network).
 
 exp dominates the BNN and logistic kernels (one per hidden unit or datum, per data point).
 Numba calls the scalar libm exp (~3 ns each), which blocks vectorisation. :func:`fexp` is
@@ -95,11 +96,3 @@ def flog1p(e):
     p = p * z + 2.0 / 3.0
     log_m = 2.0 * s + s * z * p
     return (k * _LN2_HI + (log_m + k * _LN2_LO)) + c / u
-
-
-@njit(cache=True, fastmath={"contract"})
-def vexp(x, out, kbuf):
-    """``out[i] = exp(x[i])`` for 1-D float64 ``x``, ``out``. ``kbuf`` (int64, same length)
-    is not used any more; it stays in the signature for the logistic kernel's call."""
-    for i in range(x.size):
-        out[i] = fexp(x[i])
