@@ -96,7 +96,8 @@ def _n_repeats(repeats, n):
     if repeats == "auto":
         return int(np.clip(round(REPEAT_BUDGET / n), 1, MAX_PROBES))
     if int(repeats) < 1:
-        raise HyperparameterError(f"repeats must be a positive integer or 'auto', got {repeats!r}.")
+        raise HyperparameterError(
+            f"repeats must be a positive integer or 'auto', got {repeats!r}.")
     return int(repeats)
 
 
@@ -104,7 +105,8 @@ def _n_probes(n_probes, n):
     if n_probes == "auto":
         return int(np.clip(-(-PROBE_BUDGET // n), 1, MAX_PROBES))
     if int(n_probes) < 1:
-        raise HyperparameterError(f"n_probes must be a positive integer or 'auto', got {n_probes!r}.")
+        raise HyperparameterError(
+            f"n_probes must be a positive integer or 'auto', got {n_probes!r}.")
     return int(n_probes)
 
 
@@ -222,10 +224,10 @@ def _insample(estimator, X, candidates, *, n_probes, exact_dim, fd_step, penalty
     probes = _n_probes(n_probes, n)
     exact = d <= max(exact_dim, probes)
     if exact:
-        # probe l moves coordinate l of every particle, with independent signs
+        # probe l moves coordinate l of every particle, with independent signs; a single
+        # round, as the trace needs every coordinate
         signs = rng.choice(np.array([-1.0, 1.0]), size=(n, d))
-        rounds = [[(l, signs[:, l])] for l in range(d)]
-        rounds = [sum(rounds, [])]  # one round: the trace needs every coordinate
+        rounds = [[(l, signs[:, l]) for l in range(d)]]
     else:
         rounds = [[("all", rng.choice(np.array([-1.0, 1.0]), size=(n, d)))]
                   for _ in range(probes)]
