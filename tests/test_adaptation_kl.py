@@ -16,6 +16,7 @@ from mcmcadapt.adaptation.kl import KLObjective, kl_gradient
 from mcmcadapt.errors import HyperparameterError
 from mcmcadapt.models.targets import gaussian
 from mcmcadapt.transitions import ULA
+from test_transitions_support import central_fd
 
 D = 5
 SIGMA = np.diag(np.linspace(0.5, 1.5, D) ** 2)
@@ -35,12 +36,7 @@ def closed_form_kl(ula, phi):
 
 
 def exact_gradient(ula, phi, h=1e-6):
-    g = np.zeros_like(phi)
-    for j in range(phi.size):
-        e = np.zeros_like(phi)
-        e[j] = h
-        g[j] = (closed_form_kl(ula, phi + e) - closed_form_kl(ula, phi - e)) / (2 * h)
-    return g
+    return central_fd(lambda p: closed_form_kl(ula, p), phi, h)
 
 
 class _Fixed:
@@ -143,12 +139,7 @@ def _diag_kl_gradient(ula, phi, sigma_diag, s0_diag, h=1e-6):
         c = a * a * s0_diag + eps**2 * m
         return 0.5 * np.sum(c / sigma_diag - 1.0 + np.log(sigma_diag) - np.log(c))
 
-    g = np.zeros_like(phi)
-    for j in range(phi.size):
-        e = np.zeros_like(phi)
-        e[j] = h
-        g[j] = (kl(phi + e) - kl(phi - e)) / (2 * h)
-    return g
+    return central_fd(kl, phi, h)
 
 
 @pytest.mark.parametrize("estimator", ["ksm", "nu"])

@@ -8,6 +8,7 @@ from mcmcadapt.meta import backprop, kl_cotangents, rollout, unrolled_kl_gradien
 from mcmcadapt.models import Model
 from mcmcadapt.score.stein import Stein
 from mcmcadapt.transitions import MALA, SGLD, Learned
+from test_transitions_support import central_fd
 
 N, D, K = 5, 3, 4
 
@@ -38,15 +39,6 @@ def learned_phi(kernel, model, seed=1):
     rng = np.random.default_rng(seed)
     phi = kernel.init_params(model, step_size=0.02)
     return phi + 0.3 * rng.standard_normal(phi.shape)
-
-
-def central_fd(f, phi, h):
-    out = np.empty_like(phi)
-    for j in range(phi.size):
-        e = np.zeros_like(phi)
-        e[j] = h
-        out[j] = (f(phi + e) - f(phi - e)) / (2 * h)
-    return out
 
 
 def fixed_noise_setup(kernel, model, seed=0):

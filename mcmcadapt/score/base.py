@@ -22,6 +22,8 @@ from .bandwidth import RULES, bandwidth_from_sqdist
 from .kernels import KERNELS, Kernel, sqdist
 
 AUTO = "auto"
+#: what "auto" hyper-parameters minimise (see :mod:`.selection`)
+AUTO_CRITERIA = ("heldout", "insample")
 
 
 class ScoreEstimator:
@@ -104,9 +106,9 @@ class ScoreEstimator:
         else:
             positive_float(self.bandwidth, "bandwidth")
         positive_float(self.bandwidth_scale, "bandwidth_scale")
-        if self.auto_criterion not in ("insample", "heldout"):
+        if self.auto_criterion not in AUTO_CRITERIA:
             raise HyperparameterError(
-                f"auto_criterion must be 'insample' or 'heldout', got {self.auto_criterion!r}."
+                f"auto_criterion must be one of {AUTO_CRITERIA}, got {self.auto_criterion!r}."
             )
 
     def _auto_params(self):

@@ -52,13 +52,13 @@ import itertools
 import numpy as np
 
 from .._validation import as_generator
+from .base import AUTO_CRITERIA
 from ..errors import HyperparameterError, InputError, SingularMatrixError
 from ._threads import compute_threads
 from .bandwidth import median_sqdist
 from .kernels import sqdist
 
 #: defaults of :func:`select_hyperparameters`
-CRITERIA = ("insample", "heldout")
 FOLDS = 2
 MAX_VALIDATION = 1024
 EXACT_DIM = 2
@@ -92,22 +92,13 @@ def _candidates(estimator, auto_names):
     return out
 
 
-def _n_repeats(repeats, n):
-    if repeats == "auto":
-        return int(np.clip(round(REPEAT_BUDGET / n), 1, MAX_PROBES))
-    if int(repeats) < 1:
-        raise HyperparameterError(
-            f"repeats must be a positive integer or 'auto', got {repeats!r}.")
-    return int(repeats)
-
-
-def _n_probes(n_probes, n):
-    if n_probes == "auto":
-        return int(np.clip(-(-PROBE_BUDGET // n), 1, MAX_PROBES))
-    if int(n_probes) < 1:
-        raise HyperparameterError(
-            f"n_probes must be a positive integer or 'auto', got {n_probes!r}.")
-    return int(n_probes)
+def _auto_count(value, name, budget, n):
+    """``value`` as a positive int; "auto": ceil(budget / n) clipped to [1, MAX_PROBES]."""
+    if value == "auto":
+        return int(np.clip(-(-budget // n), 1, MAX_PROBES))
+    if int(value) < 1:
+        raise HyperparameterError(f"{name} must be a positive integer or 'auto', got {value!r}.")
+    return int(value)
 
 
 def select_hyperparameters(
@@ -137,7 +128,7 @@ def select_hyperparameters(
         None: the estimator's ``auto_criterion``.
     folds : held-out only: number of folds; each fold is held out once, the others train.
     repeats : held-out only: number of random partitions into folds; a point's loss is
-        averaged over them. "auto": round(4096 / n) clipped to [1, 8] (small samples, whose
+        averaged over them. "auto": ceil(4096 / n) clipped to [1, 8] (small samples, whose
         cross-validation is noisiest, are also the cheapest to repeat).
     max_validation : held-out only: validation points used in total (spread over the folds).
     n_probes : Rademacher probes (in-sample: perturbed refits; held-out: per validation point)
@@ -168,8 +159,9 @@ def select_hyperparameters(
     n = X.shape[0]
     if criterion is None:
         criterion = getattr(estimator, "auto_criterion", "heldout")
-    if criterion not in CRITERIA:
-        raise HyperparameterError(f"criterion must be one of {CRITERIA}, got {criterion!r}.")
+    if criterion not in AUTO_CRITERIA:
+        raise HyperparameterError(
+            f"criterion must be one of {AUTO_CRITERIA}, got {criterion!r}.")
     if n < 4:
         raise InputError(
             f"'auto' hyper-parameters need at least 4 particles to split into training and "
@@ -221,7 +213,7 @@ def _insample(estimator, X, candidates, *, n_probes, exact_dim, fd_step, penalty
     """Rounds are probes; the per-point loss is ½‖ŝ_i‖² plus the divergence estimated from
     the probes so far (their sum for coordinate probes, their mean for Hutchinson's)."""
     n, d = X.shape
-    probes = _n_probes(n_probes, n)
+    probes = _auto_count(n_probes, "n_probes", PROBE_BUDGET, n)
     exact = d <= max(exact_dim, probes)
     if exact:
         # probe l moves coordinate l of every particle, with independent signs; a single
@@ -300,8 +292,8 @@ def _heldout(estimator, X, candidates, *, folds, repeats, max_validation, n_prob
     the partitions that validated it (so the standard error still counts points, not
     partitions), and the losses of all validated points are the candidate's sample."""
     n, d = X.shape
-    n_probes = 1 if n_probes == "auto" else _n_probes(n_probes, n)
-    repeats = _n_repeats(repeats, n)
+    n_probes = 1 if n_probes == "auto" else _auto_count(n_probes, "n_probes", PROBE_BUDGET, n)
+    repeats = _auto_count(repeats, "repeats", REPEAT_BUDGET, n)
     folds = int(min(max(folds, 2), n // 2))
     per_fold = max(1, max_validation // folds)
     total = np.zeros((len(candidates), n))
