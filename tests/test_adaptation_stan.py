@@ -9,9 +9,10 @@ from mcmcadapt.adaptation.stan_tools import DualAveraging, Welford, window_sched
 from mcmcadapt.errors import HyperparameterError
 
 
-def reference_dual_averaging(eps0, stats, delta=0.8, gamma=0.05, kappa=0.75, t0=10.0):
-    """Hoffman & Gelman (2014) Alg. 5 as Stan writes it, one scalar at a time."""
-    mu = math.log(10 * eps0)
+def reference_dual_averaging(eps0, stats, delta=0.8, gamma=0.05, kappa=0.75, t0=10.0,
+                             centre=10.0):
+    """Hoffman & Gelman (2014) Alg. 5 as Stan writes it (centre 10), one scalar at a time."""
+    mu = math.log(centre * eps0)
     s_bar = 0.0
     x_bar = 0.0
     iterates = []
@@ -26,15 +27,24 @@ def reference_dual_averaging(eps0, stats, delta=0.8, gamma=0.05, kappa=0.75, t0=
     return iterates, math.exp(x_bar)
 
 
-def test_dual_averaging_matches_reference():
+@pytest.mark.parametrize("constants", [{}, {"gamma": 0.1, "centre": 1.0}])
+def test_dual_averaging_matches_reference(constants):
     rng = np.random.default_rng(0)
     stats = rng.uniform(0.0, 1.2, size=200)  # values above 1 must be clipped
-    da = DualAveraging(target=0.65)
+    da = DualAveraging(target=0.65, **constants)
     da.restart(0.3)
     got = [da.update(a) for a in stats]
-    ref, ref_final = reference_dual_averaging(0.3, stats, delta=0.65)
+    ref, ref_final = reference_dual_averaging(0.3, stats, delta=0.65, **constants)
     np.testing.assert_allclose(got, ref, rtol=1e-12)
     assert da.final_step_size == pytest.approx(ref_final, rel=1e-12)
+
+
+def test_population_dual_averaging_starts_at_the_given_step_size():
+    da = DualAveraging.for_population(0.6)
+    da.restart(0.3)
+    assert da.update(0.6) == pytest.approx(0.3, rel=1e-12)  # on target: stays at μ = log ε
+    with pytest.raises(HyperparameterError, match="centre"):
+        DualAveraging(centre=0.0)
 
 
 def test_dual_averaging_treats_nan_as_rejection():

@@ -48,6 +48,46 @@ def test_speed_gradient_alone_learns_preconditioner_shape(target):
     assert abs(r.history["acceptance_rate"][-100:].mean() - 0.574) < 0.05
 
 
+def test_speed_terminal_step_size_is_dual_averaged(target):
+    from mcmcadapt.adaptation.stan_tools import DualAveraging, window_schedule
+
+    steps = 400
+    r = ma.tune(target, "mala", "speed", chains=32, steps=steps, seed=3, progress=False)
+    h = r.history
+    last = window_schedule(steps)[-1][1]  # the preconditioner's last reset
+    # replay Stan's recursion on the recorded acceptances from the reset's step size
+    dual = DualAveraging(0.574, gamma=0.1, centre=1.0)
+    dual.restart(h["step_size"][last])
+    replay = [dual.update(a) for a in h["acceptance_rate"][last + 1:]]
+    np.testing.assert_allclose(h["step_size"][last + 1:], replay, rtol=1e-12)
+    assert r.params["step_size"] == pytest.approx(dual.final_step_size, rel=1e-12)
+    # before the reset the gradient moved the step size: the recursion does not explain it
+    assert not np.allclose(np.diff(np.log(h["step_size"][last - 40:last])), 0.0)
+    g = ma.tune(target, "mala", "speed", chains=32, steps=steps, seed=3, progress=False,
+                objective_options={"terminal": "gradient"})
+    assert not np.allclose(g.history["step_size"][last + 1:], replay, rtol=1e-3)
+
+
+@pytest.mark.parametrize("objective, name", [("speed", "eight-schools-nc"), ("kl", "neal100")])
+def test_tuned_sampler_runs_at_the_target_acceptance(objective, name):
+    # measured before the population dual-averaging constants: speed (β-coupled gradient
+    # alone after the last window) accepted 0.72 on eight schools; kl (Stan's constants)
+    # 0.70–0.75 on neal100, for a 0.574 target
+    from mcmcadapt.models.targets import get
+
+    model = get(name)
+    r = ma.tune(model, "mala", objective, chains=32, steps=625, seed=0, progress=False)
+    tree = ma.sample(model, r, chains=4, draws=2000, seed=1, progress=False)
+    acc = float(tree["sample_stats"]["acceptance_rate"].mean())
+    assert abs(acc - 0.574) < 0.05
+
+
+def test_speed_rejects_unknown_terminal(target):
+    with pytest.raises(HyperparameterError, match="terminal"):
+        ma.tune(target, "mala", "speed", chains=8, steps=10, progress=False,
+                objective_options={"terminal": "newton"})
+
+
 @pytest.mark.parametrize("objective", ["speed", "window"])
 def test_reproducible_with_seed(target, objective):
     kw = dict(chains=16, steps=120, progress=False)

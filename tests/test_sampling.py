@@ -97,8 +97,10 @@ def test_arviz_diagnostics_run_on_output(schools_run):
 def test_exact_hessian_counts_too():
     counter = Counter(gauss)
     model = Model(counter, 3, name="g3")  # no analytic hvp: central differences (2 rows each)
+    # terminal="gradient": every iteration differentiates (the dual-averaged terminal phase
+    # needs no VJP)
     result = ma.tune(model, "mala", "speed", chains=8, steps=40, seed=0, progress=False,
-                     objective_options={"hessian": "exact"})
+                     objective_options={"hessian": "exact", "terminal": "gradient"})
     assert result.n_grad == counter.rows
     assert result.n_grad > 3 * 8 * 40  # step + two-row central-difference HVP per chain
 

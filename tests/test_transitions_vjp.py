@@ -138,11 +138,17 @@ def test_learned_init_is_langevin_step():
                                X7 + s * st7.grad + np.sqrt(2 * s) * n7.xi, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("first_order", [False, True])
 @pytest.mark.parametrize("kernel", [MALA("dense"), HMC("diag", n_steps=3), ULA("diag"),
                                     Learned(hidden=4, zeta=0.1)], ids=repr)
-def test_diverging_chain_is_identity_in_vjps(kernel):
-    """A chain whose proposal hits NaN stays put: zero φ-contribution, cotangent passed to x."""
+def test_diverging_chain_is_identity_in_vjps(kernel, first_order):
+    """A chain whose proposal hits NaN stays put: zero φ-contribution, cotangent passed to x
+    (also through the adaptation's first-order proxy, which takes the fused paths)."""
+    from mcmcadapt.adaptation.counting import FirstOrderModel
+
     model = NaNRegion(d=2, cut=0.5)
+    if first_order:
+        model = FirstOrderModel(model)
     phi = kernel.init_params(model, step_size=0.8)
     X = np.array([[0.45, 0.0], [-1.0, 0.2], [0.0, -0.3]])
     noise = kernel.draw_noise(3, 2, 4)
@@ -178,8 +184,9 @@ class _ZeroHVP:
         return np.zeros_like(V)
 
 
-@pytest.mark.parametrize("kernel", [MALA("diag"), MALA("dense"), ULA("dense"), RWM("diag"),
-                                    HMC("dense", n_steps=3, jitter=True),
+@pytest.mark.parametrize("kernel", [MALA("diag"), MALA("dense"), ULA("dense"), ULA("diag"),
+                                    RWM("diag"), HMC("dense", n_steps=3, jitter=True),
+                                    HMC("diag", n_steps=3, jitter=True),
                                     Learned(hidden=4, zeta=0.1)], ids=repr)
 def test_zero_hessian_proxy_skips_products_exactly(kernel):
     """The adaptation's first-order proxy (zero_hessian) gives the VJPs of an explicit
@@ -198,6 +205,7 @@ def test_zero_hessian_proxy_skips_products_exactly(kernel):
     np.testing.assert_allclose(b_x, a_x, rtol=1e-12, atol=1e-12 * np.abs(a_x).max())
     if kernel.metropolis:
         rho = np.random.default_rng(3).standard_normal(X.shape[0])
+        rho[1] = 0.0  # chains without a cotangent (skipped by the fused diagonal paths)
         a_r = kernel.log_ratio_vjp(ref, state, phi, noise, prop, rho)
         b_r = kernel.log_ratio_vjp(first, state, phi, noise, prop, rho)
         np.testing.assert_allclose(b_r, a_r, rtol=1e-12, atol=1e-12 * np.abs(a_r).max())

@@ -9,6 +9,14 @@ from .._validation import positive_float
 from ..errors import HyperparameterError
 
 
+# Dual averaging driven by the mean acceptance of a population rather than one chain's:
+# iterates centred on the current step size (not 10ε) with γ = 0.1 (Stan: 0.05). With Stan's
+# constants the iterates swing by a factor ~e around the root, so the averaged step size
+# accepts far more than the target (measured, MALA speed on German credit: sampling
+# acceptance 0.69–0.73 for a 0.574 target; with these constants 0.55–0.59).
+POPULATION_CONSTANTS = {"gamma": 0.1, "centre": 1.0}
+
+
 class DualAveraging:
     """Nesterov dual averaging of log ε (Hoffman & Gelman 2014, Alg. 5; Stan's constants).
 
@@ -17,18 +25,25 @@ class DualAveraging:
     clipped to 1 and NaN counts as 0 (a diverged proposal is a rejected one).
     """
 
-    def __init__(self, target=0.8, gamma=0.05, kappa=0.75, t0=10.0):
+    def __init__(self, target=0.8, gamma=0.05, kappa=0.75, t0=10.0, centre=10.0):
         if not 0.0 < float(target) < 1.0:
             raise HyperparameterError(f"target acceptance must lie in (0, 1), got {target!r}.")
         self.target = float(target)
         self.gamma = positive_float(gamma, "gamma")
         self.kappa = positive_float(kappa, "kappa")
         self.t0 = positive_float(t0, "t0")
+        self.centre = positive_float(centre, "centre")
         self.restart(1.0)
 
+    @classmethod
+    def for_population(cls, target):
+        """Constants for a population's mean acceptance (:data:`POPULATION_CONSTANTS`)."""
+        return cls(target, **POPULATION_CONSTANTS)
+
     def restart(self, step_size):
-        """Forget the history and centre the iterates on μ = log(10 ε)."""
-        self.mu = float(np.log(10.0 * step_size))
+        """Forget the history and centre the iterates on μ = log(centre·ε) (Stan: 10, which
+        favours exploring larger steps early)."""
+        self.mu = float(np.log(self.centre * step_size))
         self.counter = 0
         self.s_bar = 0.0
         self.x_bar = 0.0

@@ -35,7 +35,8 @@ class WindowAdaptation(Objective):
     ----------
     target_accept : float or None
         Dual-averaging target; None picks 0.8 for HMC, 0.574 for MALA, 0.234 for RWM.
-    gamma, kappa, t0 : dual-averaging constants (Stan's defaults).
+    gamma, kappa, t0, centre : dual-averaging constants (Stan's defaults; the iterates
+        restart centred on log(centre·ε)).
     init_buffer, base_window, term_buffer : window schedule (Stan's defaults 75/25/50).
     adapt_metric : bool
         Learn the preconditioner when the transition has one.
@@ -44,16 +45,18 @@ class WindowAdaptation(Objective):
     name = "window"
     uses_gradient = False
 
-    def __init__(self, target_accept=None, gamma=0.05, kappa=0.75, t0=10.0, init_buffer=75,
+    def __init__(self, target_accept=None, gamma=0.05, kappa=0.75, t0=10.0, centre=10.0,
+                 init_buffer=75,
                  base_window=25, term_buffer=50, adapt_metric=True):
         self.target_accept = target_accept
-        self.gamma, self.kappa, self.t0 = gamma, kappa, t0
+        self.gamma, self.kappa, self.t0, self.centre = gamma, kappa, t0, centre
         self.buffers = (int(init_buffer), int(base_window), int(term_buffer))
         self.adapt_metric = bool(adapt_metric)
 
     def settings(self):
         return {"name": self.name, "target_accept": self.target_accept, "gamma": self.gamma,
-                "kappa": self.kappa, "t0": self.t0, "buffers": list(self.buffers),
+                "kappa": self.kappa, "t0": self.t0, "centre": self.centre,
+                "buffers": list(self.buffers),
                 "adapt_metric": self.adapt_metric}
 
     def setup(self, model, transition, state, phi, n_steps, rng):
@@ -65,7 +68,8 @@ class WindowAdaptation(Objective):
         if target is None:
             target = DEFAULT_TARGET.get(transition.name, 0.8)
         self.target_accept = float(target)
-        self.dual = DualAveraging(self.target_accept, self.gamma, self.kappa, self.t0)
+        self.dual = DualAveraging(self.target_accept, self.gamma, self.kappa, self.t0,
+                                  self.centre)
         kind = metric_kind(transition, phi) if self.adapt_metric else None
         self.metric = (PopulationMetric(n_steps, state.x.shape[1], kind, self.buffers)
                        if kind else None)

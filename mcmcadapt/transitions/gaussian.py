@@ -18,6 +18,7 @@ import numpy as np
 
 from .._validation import positive_float
 from ..errors import HyperparameterError, InputError
+from ._diag_numba import row_weighted_colsums
 from .base import Proposal, evaluate, hvp_rows, minibatch, zero_hessian
 from .precond import L_rows, LT_rows, M_rows
 from .preconditioned import PreconditionedTransition
@@ -68,13 +69,19 @@ class _GaussianProposal(PreconditionedTransition):
             n_grad=evaluated.astype(np.int64), diverging=div, cache=cache,
         )
 
-    def _phi_vjp(self, pre, state, F, eps, noise, C):
-        """L-gradient accumulator of Σᵢ cᵢᵀyᵢ. y depends on L through ε L ξ and
-        δ(ε²/2) L Lᵀ g, whose L-gradient is outer(c, Lᵀg) + outer(g, Lᵀc). The log ε part
-        follows from it, see :meth:`_dphi`."""
+    def _phi_vjp(self, pre, state, F, eps, noise, r, A):
+        """L-gradient accumulator of Σᵢ cᵢᵀyᵢ for the cotangents cᵢ = rᵢ aᵢ (row weights
+        r (n,), A (n, d)). y depends on L through ε L ξ and δ(ε²/2) L Lᵀ g, whose
+        L-gradient is outer(c, Lᵀg) + outer(g, Lᵀc). The log ε part follows from it, see
+        :meth:`_dphi`."""
+        g = state.grad
+        if pre.kind != "dense":
+            # diagonal L: both drift terms are F ⊙ Σᵢ cᵢ ⊙ gᵢ; one fused pass
+            S = row_weighted_colsums(r, A, noise.xi, g)
+            return eps * S[0] + (self._drift * eps**2) * F * S[1]
+        C = r[:, None] * A
         G = eps * pre.outer(C, noise.xi)
         if self._drift:
-            g = state.grad
             G = G + (0.5 * eps**2) * (pre.outer_LT(F, C, g) + pre.outer_LT(F, g, C))
         return G
 
@@ -107,11 +114,11 @@ class _GaussianProposal(PreconditionedTransition):
         n, d, phi, pre, F, eps = self._setup(model, state, phi, noise, proposal)
         cot_y = self._check_cot(cot_y, (n, d), "cot_y")
         live = ~proposal.diverging
-        C = cot_y * live[:, None]
-        dphi = self._dphi(pre, F, self._phi_vjp(pre, state, F, eps, noise, C))
+        dphi = self._dphi(pre, F, self._phi_vjp(pre, state, F, eps, noise,
+                                                live.astype(np.float64), cot_y))
         dx = cot_y.copy()
         if self._drift and not zero_hessian(model):
-            dx += (0.5 * eps**2) * hvp_rows(model, state.x, M_rows(F, C), live)
+            dx += (0.5 * eps**2) * hvp_rows(model, state.x, M_rows(F, cot_y), live)
         return dphi, dx
 
     def log_ratio_vjp(self, model, state, phi, noise, proposal, cot_r):
@@ -126,15 +133,16 @@ class _GaussianProposal(PreconditionedTransition):
         cot_r = self._check_cot(cot_r, (n,), "cot_r")
         live = ~proposal.diverging
         rho = np.where(live, cot_r, 0.0)
-        C = rho[:, None] * proposal.grad_y
+        A = proposal.grad_y
         G_direct = 0.0
         if self._drift:
             w, s = proposal.cache["w"], proposal.cache["s"]
             half = 0.5 * eps
             if not zero_hessian(model):
-                C -= half * rho[:, None] * hvp_rows(model, proposal.y, L_rows(F, w), live)
-            G_direct = pre.outer(-half * rho[:, None] * s, w)
-        return self._dphi(pre, F, self._phi_vjp(pre, state, F, eps, noise, C) + G_direct)
+                A = A - half * hvp_rows(model, proposal.y, L_rows(F, w), live)
+            G_direct = -half * (row_weighted_colsums(rho, s, w, w)[0] if pre.kind != "dense"
+                                else pre.outer(rho[:, None] * s, w))
+        return self._dphi(pre, F, self._phi_vjp(pre, state, F, eps, noise, rho, A) + G_direct)
 
     def proposal_entropy(self, phi, dim=None):
         """Entropy of q(·|x) = N(·, ε²M) up to its constant, d log ε + log det L (the same for

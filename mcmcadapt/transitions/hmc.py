@@ -26,6 +26,7 @@ import numpy as np
 
 from .._validation import positive_float
 from ..errors import HyperparameterError, InputError
+from ._diag_numba import leapfrog_backward_first_order
 from .base import Proposal, evaluate, hvp_rows, zero_hessian
 from .precond import L_rows, LT_rows
 from .preconditioned import PreconditionedTransition
@@ -161,9 +162,10 @@ class HMC(PreconditionedTransition):
             cache={"xs": xs, "gs": gs, "vhs": vhs, "hs": hs, "v": v},
         )
 
-    def _backward(self, model, phi, d, proposal, xbar, vbar, need_x):
+    def _backward(self, model, phi, d, proposal, xbar, vbar, need_x, active=None):
         """Reverse pass through the stored leapfrog. xbar, vbar: adjoints of the final (x, v)
-        (rows of diverging chains must be zero). Returns (∂/∂φ, adjoint of x₀ or None)."""
+        (rows of diverging chains must be zero); ``active``: boolean (n,) of the chains whose
+        adjoints may be non-zero (None: all). Returns (∂/∂φ, adjoint of x₀ or None)."""
         c = proposal.cache
         xs, gs, vhs, hs = c["xs"], c["gs"], c["vhs"], c["hs"]
         K = hs.shape[0]
@@ -171,10 +173,14 @@ class HMC(PreconditionedTransition):
         pre = self._pre(d)
         _, theta, _ = self._split(phi, d)
         F = pre.factor(theta)
+        curved = not zero_hessian(model)
+        if not curved and pre.kind != "dense":
+            rows = np.flatnonzero(live if active is None else live & active)
+            G = leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar)
+            return self._dphi(pre, F, G), (xbar.copy() if need_x else None)
         G = 0.0
         xbar = xbar.copy()
         vbar = vbar.copy()
-        curved = not zero_hessian(model)
         for k in range(K, 0, -1):
             coef = 0.5 * (hs[k - 1] + (hs[k] if k < K else 0.0))  # kick at x_k
             rows = (coef > 0) & live
@@ -192,9 +198,14 @@ class HMC(PreconditionedTransition):
             dx = xbar.copy()
             if curved:
                 dx += coef[:, None] * hvp_rows(model, xs[0], L_rows(F, vbar), (coef > 0) & live)
-        # The trajectory depends on (h, L) only through the products hL (drifts) and hLᵀ
-        # (kicks), so by Euler's theorem Σ ∂/∂log h = ⟨G, L⟩ (Frobenius; L vanishes where G
-        # is not accumulated): no separate pass over the trajectory.
+        return self._dphi(pre, F, G), dx
+
+    def _dphi(self, pre, F, G):
+        """φ-gradient from the accumulated L-gradient G.
+
+        The trajectory depends on (h, L) only through the products hL (drifts) and hLᵀ
+        (kicks), so by Euler's theorem Σ ∂/∂log h = ⟨G, L⟩ (Frobenius; L vanishes where G
+        is not accumulated): no separate pass over the trajectory."""
         glog = float(np.vdot(G, F))
         dstep = np.zeros(1)
         if self.trajectory_length is None:
@@ -202,7 +213,7 @@ class HMC(PreconditionedTransition):
             extra = np.zeros(0)
         else:
             extra = np.array([glog])  # h = T_i / L_i ∝ T with L_i fixed
-        return np.concatenate([dstep, pre.grad(F, G), extra]), dx
+        return np.concatenate([dstep, pre.grad(F, G), extra])
 
     def _setup(self, model, state, phi, noise, proposal):
         n, d = self._check_state(model, state)
@@ -230,7 +241,8 @@ class HMC(PreconditionedTransition):
         trajectory (x and noise fixed)."""
         n, d, phi = self._setup(model, state, phi, noise, proposal)
         cot_r = self._check_cot(cot_r, (n,), "cot_r")
-        rho = np.where(proposal.diverging, 0.0, cot_r)[:, None]
-        xbar = rho * proposal.grad_y
-        vbar = -rho * proposal.cache["v"]
-        return self._backward(model, phi, d, proposal, xbar, vbar, need_x=False)[0]
+        rho = np.where(proposal.diverging, 0.0, cot_r)
+        xbar = rho[:, None] * proposal.grad_y
+        vbar = -rho[:, None] * proposal.cache["v"]
+        return self._backward(model, phi, d, proposal, xbar, vbar, need_x=False,
+                              active=rho != 0.0)[0]

@@ -1,0 +1,66 @@
+"""Fused reverse-mode accumulations for diagonal preconditioners.
+
+With a diagonal (or identity) preconditioner every L-gradient the kernels accumulate is a
+column sum of row-weighted elementwise products, Σᵢ rᵢ aᵢⱼ bᵢⱼ. Written with numpy, each
+term is a separate pass over the population's (n, d) arrays, and during adaptation those
+arrays have just been pushed out of cache by the model's gradient: on an 801-dimensional
+BNN with 50 chains the first-order HMC backward pass cost a third of the gradient
+evaluations it differentiated. Here every array is read once, and chains whose cotangent is
+zero are skipped (the speed objective's cotangent vanishes for every chain with log r ≥ 0,
+typically half the population or more).
+"""
+
+import numpy as np
+from numba import njit
+
+_JIT = {"cache": True, "fastmath": {"contract"}, "error_model": "numpy"}
+
+
+@njit(**_JIT)
+def row_weighted_colsums(r, A, B, C):
+    """(2, d): Σᵢ rᵢ Aᵢⱼ Bᵢⱼ and Σᵢ rᵢ Aᵢⱼ Cᵢⱼ for r (n,) and A, B, C (n, d); rows with
+    rᵢ = 0 are skipped."""
+    n, d = A.shape
+    out = np.zeros((2, d))
+    for i in range(n):
+        ri = r[i]
+        if ri == 0.0:
+            continue
+        for j in range(d):
+            a = ri * A[i, j]
+            out[0, j] += a * B[i, j]
+            out[1, j] += a * C[i, j]
+    return out
+
+
+@njit(**_JIT)
+def leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar):
+    """L-gradient (d,) of the reverse pass through stored leapfrog trajectories with a
+    diagonal factor F (d,) and the forces held fixed (so the position adjoint xbar stays
+    constant), for the chains ``rows`` (int array) only; see ``HMC._backward``.
+
+    hs (K, n): step of leapfrog k per chain (0 once a chain has stopped); gs (K+1, n, d):
+    gradients at x_0..x_K; vhs (K, n, d): half-step momenta; xbar, vbar (n, d): adjoints of
+    the final position and momentum."""
+    K = hs.shape[0]
+    d = F.shape[0]
+    G = np.zeros(d)
+    vb = np.empty(d)
+    for i in rows:
+        for j in range(d):
+            vb[j] = vbar[i, j]
+        for k in range(K, 0, -1):
+            hk = hs[k - 1, i]
+            coef = 0.5 * (hk + (hs[k, i] if k < K else 0.0))  # kick at x_k
+            if coef > 0.0:
+                for j in range(d):
+                    G[j] += coef * gs[k, i, j] * vb[j]
+            if hk != 0.0:  # drift x_k = x_{k-1} + h L v_{k-1/2}
+                for j in range(d):
+                    xb = hk * xbar[i, j]
+                    vb[j] += xb * F[j]
+                    G[j] += xb * vhs[k - 1, i, j]
+        coef = 0.5 * hs[0, i]
+        for j in range(d):
+            G[j] += coef * gs[0, i, j] * vb[j]
+    return G
