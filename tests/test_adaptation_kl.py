@@ -130,6 +130,47 @@ def test_tune_ula_with_kl():
     assert np.all(r.history["acceptance_rate"] == 1.0)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the exploding case overflows
+@pytest.mark.parametrize("init_step_size", [True, False])
+def test_ula_on_badly_scaled_target_starts_stable(init_step_size):
+    # sds from 0.01 to 1: ULA's default step (0.5 d^(-1/6) ≈ 0.3) is 30× past the stability
+    # edge of the narrowest coordinate, so the population explodes unless the step size
+    # starts where the Metropolis twin (MALA) accepts most of its proposals
+    import mcmcadapt as ma
+
+    sd = np.geomspace(0.01, 1.0, 20)
+    model = gaussian(np.zeros(20), np.diag(sd**2))
+    r = ma.tune(model, "ula", "kl", chains=32, steps=150, seed=0, progress=False,
+                objective_options={"init_step_size": init_step_size})
+    spread = r.state.x.std(axis=0) / sd
+    if init_step_size:
+        assert r.settings["objective"]["init_step_size"] is True
+        assert np.all(np.isfinite(r.state.x))
+        # every coordinate's scaled step inside ULA's stability region (h < 2)
+        h = r.params["step_size"] * np.sqrt(r.params["inv_mass_diag"]) / sd
+        assert h.max() < 2.0
+        assert np.all((spread > 0.3) & (spread < 3.0))
+    else:
+        assert not np.all(spread < 1e3)
+
+
+def test_ula_metropolis_twin_is_mala_with_the_same_proposal():
+    from mcmcadapt.transitions import MALA
+
+    model = gaussian(np.zeros(3), np.diag([0.5, 1.0, 2.0]))
+    ula = ULA("dense")
+    twin = ula.metropolis_twin()
+    assert isinstance(twin, MALA) and twin.metropolis and twin.precond == "dense"
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 3))
+    phi = ula.init_params(model, X, step_size=0.7)
+    noise = twin.draw_noise(5, 3, rng)  # the twin's noise also holds its accept uniforms
+    a = ula.propose(model, ula.init(model, X), phi, noise)
+    b = twin.propose(model, twin.init(model, X), phi, noise)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert np.all(a.log_accept_ratio == 0.0) and np.all(np.isfinite(b.log_accept_ratio))
+
+
 def _diag_kl_gradient(ula, phi, sigma_diag, s0_diag, h=1e-6):
     """Exact φ-gradient of KL(law after one ULA step ‖ N(0, diag σ²)) from x ~ N(0, diag s0)."""
     def kl(p):

@@ -79,6 +79,10 @@ class KLObjective(Objective):
         Second derivatives in the proposal VJP: the φ-gradient of a one-step Langevin move
         needs none; through an HMC trajectory "exact" costs one Hessian-vector product per
         leapfrog step and "ignore" holds the forces fixed.
+    init_step_size : bool
+        Unadjusted kernels with a Metropolis twin (ULA): at the start and after each
+        preconditioner reset, set the step size by Stan's heuristic on the twin (see
+        :meth:`_stable_step_size`). Metropolis kernels always start from Stan's heuristic.
     reselect_every : int
         For an estimator with "auto" hyper-parameters: search them at every
         ``reselect_every``-th iteration only and fit with the values chosen last in between
@@ -91,7 +95,7 @@ class KLObjective(Objective):
     def __init__(self, estimator="stein", estimator_options=None, contraction=0.5,
                  probe_chains=16, target_accept=None, gamma=0.1, kappa=0.75, t0=10.0,
                  centre=1.0, population_metric=True, buffers=(75, 25, 50), hessian="ignore",
-                 reselect_every=25):
+                 reselect_every=25, init_step_size=True):
         self.estimator = estimator
         self.estimator_options = estimator_options
         if not 0.0 < float(contraction) < 1.0:
@@ -108,6 +112,7 @@ class KLObjective(Objective):
             raise HyperparameterError(f"hessian must be 'ignore' or 'exact', got {hessian!r}.")
         self.hessian = hessian
         self.reselect_every = reselect_every
+        self.init_step_size = bool(init_step_size)
 
     def settings(self):
         est = self.estimator if isinstance(self.estimator, str) else repr(self.estimator)
@@ -115,7 +120,8 @@ class KLObjective(Objective):
                 "estimator_options": self.estimator_options, "contraction": self.contraction,
                 "probe_chains": self.probe_chains, "target_accept": self.target_accept,
                 "population_metric": self.population_metric, "buffers": list(self.buffers),
-                "hessian": self.hessian, "reselect_every": self.reselect_every}
+                "hessian": self.hessian, "reselect_every": self.reselect_every,
+                "init_step_size": self.init_step_size}
 
     def setup(self, model, transition, state, phi, n_steps, rng):
         self._estimator = amortised(make_estimator(self.estimator, self.estimator_options),
@@ -129,13 +135,30 @@ class KLObjective(Objective):
                        else self.block.stop - self.block.start)
         self.iteration = 0
         if not self.metropolis:
-            return state, phi
+            return state, self._stable_step_size(model, transition, state, phi, rng)[0]
         if self.target_accept is None:
             self.target_accept = DEFAULT_TARGET.get(transition.name, 0.8)
         self.dual = DualAveraging(self.target_accept, *self.dual_constants)
         eps, _ = find_reasonable_step_size(model, transition, state, phi, rng)
         self.dual.restart(eps)
         return state, transition.set_step_size(phi, eps)
+
+    def _stable_step_size(self, model, transition, state, phi, rng):
+        """(φ, gradient evaluations) with the step size of an unadjusted kernel set by Stan's
+        initial heuristic (threshold 0.8, conservative) applied to its Metropolis twin (ULA:
+        MALA): a start well inside the kernel's stability region whatever the target's
+        scales, from which the gradient tunes. Measured: ULA at its default step size on
+        Neal's 100-d Gaussian (smallest sd 0.01) sent the population to 1e100 within 50
+        iterations; a threshold of 0.5 left the tuned step 2× too large on a 4-d Gaussian
+        after 200 iterations, and only halving the default step (never doubling) left it 4×
+        too small on Neal's Gaussian after 625. Without a twin, or with
+        ``init_step_size=False``, φ is returned unchanged."""
+        twin = transition.metropolis_twin()
+        if twin is None or not self.init_step_size:
+            return phi, 0
+        eps, n_grad = find_reasonable_step_size(model, twin, state, phi, rng, threshold=0.8,
+                                                conservative=True)
+        return transition.set_step_size(phi, eps), n_grad
 
     def _metric_moves(self):
         """The preconditioner follows the gradient until the last slow window ends."""
@@ -157,8 +180,9 @@ class KLObjective(Objective):
         M = self.metric.observe(self.iteration, new_state.x) if self.metric else None
         self.iteration += 1
         if M is not None:
-            record["phi"], record["reset"] = transition.set_inv_mass(phi, M), True
-            grad = None
+            record["phi"], record["n_grad"] = self._stable_step_size(
+                model, transition, new_state, transition.set_inv_mass(phi, M), rng)
+            record["reset"], grad = True, None
         return new_state, grad, record
 
     def _probe_gradient(self, model, transition, state, phi, rng):

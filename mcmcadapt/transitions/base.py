@@ -188,6 +188,12 @@ class Transition:
             "with a score estimator on the (x, y) pairs instead."
         )
 
+    def metropolis_twin(self):
+        """A Metropolis-adjusted kernel with the same proposal and φ layout, or None. An
+        unadjusted kernel has no acceptance rate; its twin's measures how far the proposal
+        is from reversible, which the adaptation uses to start from a stable step size."""
+        return None
+
     # ---- moving -------------------------------------------------------------------------
     def init(self, model, X):
         """State at positions X (n, d), with the full-data log density and gradient."""

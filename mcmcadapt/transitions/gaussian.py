@@ -196,6 +196,9 @@ class ULA(_GaussianProposal):
     def _default_step_size(self, dim):
         return 0.5 * dim ** (-1.0 / 6.0)
 
+    def metropolis_twin(self):
+        return MALA(self.precond)
+
 
 class SGLD(_GaussianProposal):
     """Stochastic-gradient Langevin dynamics (Welling & Teh 2011):
