@@ -78,6 +78,19 @@ def test_all_identical_particles():
         Stein(bandwidth=1.0).fit(np.ones((10, 2)))
 
 
+@pytest.mark.parametrize("name", ["Stein", "KernelScoreMatching", "SSGE", "KDE"])
+def test_diverged_population_is_named(name):
+    # finite but huge coordinates (a blown-up sampler): squared distances and the kernel's
+    # h⁴ overflow; before the check KSM died with a bare OverflowError
+    import mcmcadapt.score as score
+
+    X = X_OK * 1e80
+    with pytest.raises(InputError, match="diverged"):
+        getattr(score, name)().fit(X)
+    G = getattr(score, name)().fit(X_OK * 1e70).gradients()  # still representable: fine
+    assert np.all(np.isfinite(G))
+
+
 def test_mostly_duplicated_particles_need_numeric_bandwidth():
     X = np.zeros((12, 2))
     X[0] = 1.0  # the median distance is 0

@@ -16,7 +16,7 @@ import inspect
 import numpy as np
 
 from .._validation import as_particles, positive_float
-from ..errors import DegenerateParticlesError, HyperparameterError, NotFittedError
+from ..errors import DegenerateParticlesError, HyperparameterError, InputError, NotFittedError
 from ._threads import compute_threads
 from .bandwidth import RULES, bandwidth_from_sqdist
 from .kernels import KERNELS, Kernel, sqdist
@@ -24,6 +24,9 @@ from .kernels import KERNELS, Kernel, sqdist
 AUTO = "auto"
 #: what "auto" hyper-parameters minimise (see :mod:`.selection`)
 AUTO_CRITERIA = ("heldout", "insample")
+#: largest squared bounding-box diagonal of the particles: kernel curvatures need h⁴ ≤ D²,
+#: which overflows float64 beyond ~1e308
+MAX_SQUARED_SPAN = 1e150
 
 
 class ScoreEstimator:
@@ -124,10 +127,19 @@ class ScoreEstimator:
         """
         self._check_config()
         X = as_particles(X, "X", min_rows=2)
-        if np.all(np.ptp(X, axis=0) == 0.0):
+        span = np.ptp(X, axis=0)
+        if np.all(span == 0.0):
             raise DegenerateParticlesError(
                 f"all {X.shape[0]} particles are identical; a score cannot be estimated from "
                 "a single point. Check that the chains are moving."
+            )
+        with np.errstate(over="ignore"):
+            diameter2 = float(np.dot(span, span))
+        if not diameter2 <= MAX_SQUARED_SPAN:
+            raise InputError(
+                f"the particles span {np.sqrt(diameter2):.3g} (bounding-box diagonal): squared "
+                "distances and kernel derivatives would overflow float64. The population has "
+                "probably diverged (check the sampler's step size), or rescale the problem."
             )
         auto = self._auto_params()
         with compute_threads():
