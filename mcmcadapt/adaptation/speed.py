@@ -209,7 +209,8 @@ class SpeedObjective(Objective):
         s_y = self._estimator.fit(Z).gradients()[:, d:]
         cot = np.zeros((n, d))
         cot[ok] = -s_y / max(int(ok.sum()), 1)
-        dH, _ = transition.proposal_vjp(self._vjp_model(model), state, phi, noise, prop, cot)
+        dH, _ = transition.proposal_vjp(self._vjp_model(model), state, phi, noise, prop, cot,
+                                        need_x=False)
         return np.nan, np.asarray(dH, dtype=np.float64)
 
     def update(self, model, transition, state, phi, rng):

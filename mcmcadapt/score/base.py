@@ -189,6 +189,7 @@ class ScoreEstimator:
 
         Y : None or (m, d) array. None: at the fitted particles, shape (n, d). Otherwise at
         the rows of Y, shape (m, d), where the estimator defines an out-of-sample extension.
+        The result is a new array that the caller may modify (the adaptation does, in place).
         """
         self._check_fitted()
         if Y is not None:

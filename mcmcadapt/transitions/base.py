@@ -258,7 +258,9 @@ class Transition:
     def propose(self, model, state, phi, noise):
         raise NotImplementedError
 
-    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y):
+    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y, need_x=True):
+        """(∂/∂φ (p,), ∂/∂x (n, d)) of Σᵢ cot_yᵢ · yᵢ with the noise held fixed; with
+        ``need_x=False`` the x-part is not computed and None is returned in its place."""
         raise NotImplementedError
 
     def log_ratio_vjp(self, model, state, phi, noise, proposal, cot_r):

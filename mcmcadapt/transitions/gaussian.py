@@ -106,8 +106,8 @@ class _GaussianProposal(PreconditionedTransition):
         pre = self._pre(d)
         return n, d, phi, pre, pre.factor(theta), self._eps(phi)
 
-    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y):
-        """(∂/∂φ, ∂/∂x) of Σᵢ cot_yᵢ · yᵢ with the noise held fixed.
+    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y, need_x=True):
+        """(∂/∂φ, ∂/∂x or None) of Σᵢ cot_yᵢ · yᵢ with the noise held fixed.
 
         ∂y/∂x = I + δ(ε²/2) M H(x): one Hessian-vector product per chain (none for RWM).
         Diverging chains (y = x) pass their cotangent to x and add nothing to ∂/∂φ."""
@@ -116,6 +116,8 @@ class _GaussianProposal(PreconditionedTransition):
         live = ~proposal.diverging
         dphi = self._dphi(pre, F, self._phi_vjp(pre, state, F, eps, noise,
                                                 live.astype(np.float64), cot_y))
+        if not need_x:
+            return dphi, None
         dx = cot_y.copy()
         if self._drift and not zero_hessian(model):
             dx += (0.5 * eps**2) * hvp_rows(model, state.x, M_rows(F, cot_y), live)

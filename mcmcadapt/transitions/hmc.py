@@ -226,14 +226,16 @@ class HMC(PreconditionedTransition):
             )
         return n, d, phi
 
-    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y):
-        """(∂/∂φ, ∂/∂x) of Σᵢ cot_yᵢ · yᵢ through the leapfrog trajectory, noise fixed."""
+    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y, need_x=True):
+        """(∂/∂φ, ∂/∂x or None) of Σᵢ cot_yᵢ · yᵢ through the leapfrog trajectory, noise
+        fixed."""
         n, d, phi = self._setup(model, state, phi, noise, proposal)
         cot_y = self._check_cot(cot_y, (n, d), "cot_y")
         div = proposal.diverging
         xbar = np.where(div[:, None], 0.0, cot_y)
-        dphi, dx = self._backward(model, phi, d, proposal, xbar, np.zeros((n, d)), need_x=True)
-        dx[div] = cot_y[div]
+        dphi, dx = self._backward(model, phi, d, proposal, xbar, np.zeros((n, d)), need_x)
+        if need_x:
+            dx[div] = cot_y[div]
         return dphi, dx
 
     def log_ratio_vjp(self, model, state, phi, noise, proposal, cot_r):

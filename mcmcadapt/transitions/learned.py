@@ -103,9 +103,10 @@ class Learned(Transition):
         return Proposal(y=y, logp_y=lp_y, grad_y=g_y, log_accept_ratio=logr,
                         n_grad=evaluated.astype(np.int64), diverging=div, cache={"u": u})
 
-    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y):
-        """(∂/∂φ, ∂/∂x) of Σᵢ cot_yᵢ · yᵢ, noise fixed. The x-derivative goes through the
-        network's x input directly and through its g input by one HVP per chain."""
+    def proposal_vjp(self, model, state, phi, noise, proposal, cot_y, need_x=True):
+        """(∂/∂φ, ∂/∂x or None) of Σᵢ cot_yᵢ · yᵢ, noise fixed. The x-derivative goes
+        through the network's x input directly and through its g input by one HVP per
+        chain."""
         n, d = self._check_state(model, state)
         phi = self._check_phi(phi, d)
         self._check_noise(noise, n, d)
@@ -121,6 +122,8 @@ class Learned(Transition):
         dgin = np.empty(n * d)
         learned_vjp(state.x.ravel(), state.grad.ravel(), noise.xi.ravel(), proposal.cache["u"],
                     C.ravel(), w_x, w_g, b, w_d, w_v, self.zeta, dphi, dxin, dgin)
+        if not need_x:
+            return dphi, None
         dx = cot_y + dxin.reshape(n, d)
         if not zero_hessian(model):
             dx += hvp_rows(model, state.x, dgin.reshape(n, d), live)
