@@ -229,23 +229,21 @@ class SpeedObjective(Objective):
         # gradient: skip the VJPs
         learns = (self.dual is None or self._metric_moves()
                   or np.size(phi) > metric_block(transition, phi).stop)
-        if ok.sum() >= 2 and not learns:
+        if ok.sum() >= 2:
             speed = float(np.sum(np.minimum(lar[ok], 0.0)) / ok.sum())
-            H = float(np.mean(self._entropy_fn(phi)[0])) if self._entropy_fn else np.nan
-            grad = np.zeros(np.size(phi))
-            record.update(objective=speed + beta * H if np.isfinite(H) else speed, entropy=H,
-                          speed=speed)
-        elif ok.sum() >= 2:
-            speed = float(np.sum(np.minimum(lar[ok], 0.0)) / ok.sum())
-            cot_r = np.where(ok & (lar < 0.0), 1.0 / ok.sum(), 0.0)
-            g_speed = np.asarray(transition.log_ratio_vjp(
-                self._vjp_model(model), state, phi, noise, prop, cot_r), np.float64)
-            H, dH = self._entropy(model, transition, state, phi, noise, prop, ok)
-            grad = -(g_speed + beta * dH)
-            if not self._metric_moves():
-                grad[metric_block(transition, phi)] = 0.0
-            if self.dual is not None:
-                grad[0] = 0.0  # log ε: set by dual averaging below
+            if learns:
+                cot_r = np.where(ok & (lar < 0.0), 1.0 / ok.sum(), 0.0)
+                g_speed = np.asarray(transition.log_ratio_vjp(
+                    self._vjp_model(model), state, phi, noise, prop, cot_r), np.float64)
+                H, dH = self._entropy(model, transition, state, phi, noise, prop, ok)
+                grad = -(g_speed + beta * dH)
+                if not self._metric_moves():
+                    grad[metric_block(transition, phi)] = 0.0
+                if self.dual is not None:
+                    grad[0] = 0.0  # log ε: set by dual averaging below
+            else:
+                H = float(np.mean(self._entropy_fn(phi)[0])) if self._entropy_fn else np.nan
+                grad = np.zeros(np.size(phi))
             record.update(objective=speed + beta * H if np.isfinite(H) else speed, entropy=H,
                           speed=speed)
         else:
