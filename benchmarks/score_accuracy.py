@@ -24,8 +24,9 @@ For every estimator and cell (distribution, d, n) the table reports
 
 * ``default``: the estimator's default hyper-parameters;
 * ``auto``: every hyper-parameter in the estimator's ``auto_grids`` set to "auto" (the
-  score-matching loss of :mod:`mcmcadapt.score.selection`, held out by default or in-sample
-  with ``--criterion insample``), with the values it chose;
+  score-matching loss of :mod:`mcmcadapt.score.selection` by each estimator's own
+  ``auto_criterion`` — held out, SSGE's the mean of held-out and in-sample — or the one
+  given by ``--criterion``), with the values it chose;
 * ``grid best``: the oracle best over the same grid, chosen separately for in-sample and
   held-out error with the true score. auto/best is the ratio of auto's error to that oracle
   (target ≤ 1.5). The grids are each estimator's ``auto_grids``: bandwidth × {0.5, 1, 2, 4}
@@ -230,8 +231,9 @@ def main(argv=None):
     ap.add_argument("--dims", type=int, nargs="*", default=None)
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--json", default=None, help="also write every measured error to this file")
-    ap.add_argument("--criterion", choices=("heldout", "insample"), default="heldout",
-                    help="what 'auto' minimises (the estimators' auto_criterion)")
+    ap.add_argument("--criterion", choices=("heldout", "insample", "combined"), default=None,
+                    help="what 'auto' minimises (the estimators' auto_criterion; default: each "
+                         "estimator's own)")
     ap.add_argument("--summary-from", default=None, metavar="JSON",
                     help="print the compact table from a --json file of an earlier run and stop")
     args = ap.parse_args(argv)
@@ -257,7 +259,8 @@ def main(argv=None):
     print("# Score-estimator accuracy (relative MSE, lower is better)\n")
     print(f"python {platform.python_version()}, numpy {np.__version__}, BLAS threads "
           f"{args.threads}, numba threads {numba.get_num_threads()}, held-out points {m_test}, "
-          f"seed {args.seed}, 'auto' criterion {args.criterion}\n")
+          f"seed {args.seed}, 'auto' criterion "
+          f"{args.criterion or 'each estimator default'}\n")
     print("Defaults: " + "; ".join(f"{lab} ({describe_default(c, f)})" for lab, c, f in specs))
     print()
 
@@ -280,8 +283,8 @@ def main(argv=None):
             for label, cls, fixed in specs:
                 t0 = time.perf_counter()
                 din, dout, dtime = evaluate(cls(**fixed), X, TX, Y, TY)
-                auto = cls(**fixed, **{k: "auto" for k in cls.auto_grids},
-                           auto_criterion=args.criterion)
+                criterion = {} if args.criterion is None else {"auto_criterion": args.criterion}
+                auto = cls(**fixed, **{k: "auto" for k in cls.auto_grids}, **criterion)
                 ain, aout, _ = evaluate(auto, X, TX, Y, TY)
                 results = [(glabel, *evaluate(cls(**kw), X, TX, Y, TY)[:2])
                            for glabel, kw in hand_grid(cls, fixed)]

@@ -11,6 +11,7 @@ from mcmcadapt.score.base import ScoreEstimator
 from mcmcadapt.score.bandwidth import bandwidth_from_sqdist
 from mcmcadapt.score.kernels import sqdist
 from mcmcadapt.score.selection import select_hyperparameters
+from mcmcadapt.score.spectral import SSGE
 from mcmcadapt.score.stein import Stein
 
 
@@ -298,3 +299,129 @@ def test_estimator_carries_its_criterion():
     assert est.selection_["criterion"] == "insample" and est.selection_["n_train"] == 60
     with pytest.raises(HyperparameterError, match="auto_criterion"):
         Stein(bandwidth="auto", auto_criterion="loo").fit(X)
+
+
+class SplitLinearScore(LinearScore):
+    """In sample ŝ_i = −B x_i with B = precision·A + c·I (c = ``self_weight``), out of sample
+    ŝ(y) = −precision·A y: a field whose fitted values differ from its query function, and
+    where each particle's fitted value depends on that particle only, so both losses are
+    known exactly: in-sample mean ½‖B x‖² − tr B, held-out mean
+    ½‖precision·A x‖² − tr(precision·A)."""
+
+    def __init__(self, precision=1.0, coupling=0.0, self_weight=0.5, bandwidth=1.0,
+                 kernel="rbf", bandwidth_scale=1.0, beta=-0.5, auto_criterion="combined"):
+        super().__init__(precision=precision, coupling=coupling, bandwidth=bandwidth,
+                         kernel=kernel, bandwidth_scale=bandwidth_scale, beta=beta,
+                         auto_criterion=auto_criterion)
+        self.self_weight = self_weight
+
+    def insample_matrix(self, d):
+        return self.matrix(d) + self.self_weight * np.eye(d)
+
+    def _gradients(self, Y):
+        if Y is None:
+            return -self.X_ @ self.insample_matrix(self.dim_)
+        return -Y @ self.matrix(Y.shape[1])
+
+
+def split_pointwise(X, est):
+    """Per-particle in-sample and held-out losses of :class:`SplitLinearScore`, by hand."""
+    B, A = est.insample_matrix(X.shape[1]), est.matrix(X.shape[1])
+    inner = 0.5 * np.sum((X @ B) ** 2, axis=1) - np.trace(B)
+    outer = 0.5 * np.sum((X @ A) ** 2, axis=1) - np.trace(A)
+    return inner, outer
+
+
+def test_combined_loss_is_the_per_particle_mean_of_both_losses():
+    n = 80
+    X = np.random.default_rng(15).normal(size=(n, 2))
+    est = SplitLinearScore(precision="auto", coupling=0.3, self_weight=-0.6)
+    chosen, record = select_hyperparameters(est, X, ["precision"], screen=np.inf)
+    assert record["criterion"] == "combined" and record["n_validation"] == n
+    assert record["divergence"] == "exact" and record["insample"]["divergence"] == "exact"
+    scores = {}
+    for c in record["candidates"][:3]:
+        inner, outer = split_pointwise(X, SplitLinearScore(precision=c["precision"],
+                                                           coupling=0.3, self_weight=-0.6))
+        both = 0.5 * (inner + outer)
+        assert c["loss"] == pytest.approx(both.mean(), rel=1e-7)
+        # the standard error is that of the per-particle means (their correlation counted),
+        # not the two halves' errors combined as if independent
+        assert c["stderr"] == pytest.approx(both.std(ddof=1) / np.sqrt(n), rel=1e-6)
+        independent = 0.5 * np.hypot(inner.std(ddof=1), outer.std(ddof=1)) / np.sqrt(n)
+        assert abs(c["stderr"] - independent) > 1e-3 * independent
+        scores[c["precision"]] = c["loss"] + record["penalty"] * c["stderr"]
+    assert chosen == {"precision": min(scores, key=scores.get)}
+    # a candidate that fails in the in-sample refits is recorded as failed, never chosen
+    failed = record["candidates"][3]
+    assert failed["loss"] == np.inf and "singular" in failed["error"]
+
+
+def test_combined_sees_what_each_half_misses():
+    """On N(0, I) the query function −p·y is exact at p = 1 and the fitted values −(p − 1)x
+    at p = 2: held-out picks 1, in-sample 2, and only the mean of the two picks p = 1.5,
+    which has the smallest mean of the true in-sample and held-out errors."""
+
+    class Shifted(SplitLinearScore):
+        auto_grids = {"precision": (1.0, 1.5, 2.0)}
+
+    X = np.random.default_rng(16).normal(size=(500, 2))
+    est = Shifted(precision="auto", self_weight=-1.0)
+    picks = {crit: select_hyperparameters(est, X, ["precision"], criterion=crit,
+                                          screen=np.inf)[0]["precision"]
+             for crit in ("heldout", "insample", "combined")}
+    true_in, true_out = {}, {}
+    for p in Shifted.auto_grids["precision"]:
+        fitted = Shifted(precision=p, self_weight=-1.0)
+        true_in[p] = np.mean(np.sum((X @ fitted.insample_matrix(2) - X) ** 2, 1))
+        true_out[p] = np.mean(np.sum((X @ fitted.matrix(2) - X) ** 2, 1))
+    mean = {p: true_in[p] + true_out[p] for p in true_in}
+    assert picks["heldout"] == min(true_out, key=true_out.get) == 1.0
+    assert picks["insample"] == min(true_in, key=true_in.get) == 2.0
+    assert picks["combined"] == min(mean, key=mean.get) == 1.5
+
+
+def test_combined_is_heldout_above_insample_max_n():
+    X = np.random.default_rng(17).normal(size=(60, 3))
+    est = Stein(bandwidth="auto", eta="auto")
+    chosen, record = select_hyperparameters(est, X, ["bandwidth", "eta"], criterion="combined",
+                                            insample_max_n=59)
+    ref_chosen, ref = select_hyperparameters(est, X, ["bandwidth", "eta"], criterion="heldout")
+    assert chosen == ref_chosen and record["insample"] is None
+    assert record["candidates"] == ref["candidates"]
+    # at or below the limit the in-sample half changes the losses
+    _, small = select_hyperparameters(est, X, ["bandwidth", "eta"], criterion="combined",
+                                      insample_max_n=60)
+    assert small["insample"] is not None
+    assert any(a["loss"] != b["loss"] for a, b in zip(small["candidates"], ref["candidates"]))
+
+
+def test_combined_screening_drops_only_clearly_worse_candidates():
+    X = np.random.default_rng(18).normal(size=(300, 4))
+    est = SSGE(bandwidth="auto", eta="auto")
+    chosen, record = select_hyperparameters(est, X, ["bandwidth", "eta"])
+    full_chosen, full = select_hyperparameters(est, X, ["bandwidth", "eta"], screen=np.inf)
+    assert record["criterion"] == "combined" and chosen == full_chosen
+    dropped = [c for c in record["candidates"] if c["screened"]]
+    assert dropped and not any(c["screened"] for c in full["candidates"])
+    kept_best = min(c["score"] for c in full["candidates"])
+    for c in dropped:
+        twin = next(f for f in full["candidates"]
+                    if (f["bandwidth"], f["eta"]) == (c["bandwidth"], c["eta"]))
+        assert c["score"] == np.inf and twin["score"] > kept_best
+
+
+def test_ssge_auto_guards_its_insample_error():
+    """SSGE's default "combined" criterion: on N(0, I_32) with 256 particles the held-out
+    loss alone prefers a small bandwidth whose Nyström eigenfunctions over-fit the particles;
+    "auto" must stay within 1.5× of the grid's best error at the particles and at new
+    points."""
+    rng = np.random.default_rng(19)
+    X, Y = rng.normal(size=(256, 32)), rng.normal(size=(1000, 32))
+    auto = SSGE(bandwidth="auto", eta="auto").fit(X)
+    assert auto.selection_["criterion"] == "combined"
+    grid = [SSGE(bandwidth_scale=b, eta=e).fit(X)
+            for b, e in itertools.product(SSGE.auto_grids["bandwidth"], SSGE.auto_grids["eta"])]
+    for query, truth in ((None, -X), (Y, -Y)):
+        best = min(rel_mse(g.gradients(query), truth) for g in grid)
+        assert rel_mse(auto.gradients(query), truth) <= 1.5 * best

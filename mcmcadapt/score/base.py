@@ -23,7 +23,7 @@ from .kernels import KERNELS, Kernel, sqdist
 
 AUTO = "auto"
 #: what "auto" hyper-parameters minimise (see :mod:`.selection`)
-AUTO_CRITERIA = ("heldout", "insample")
+AUTO_CRITERIA = ("heldout", "insample", "combined")
 #: largest squared bounding-box diagonal of the particles: kernel curvatures need h⁴ ≤ D²,
 #: which overflows float64 beyond ~1e308
 MAX_SQUARED_SPAN = 1e150
@@ -44,11 +44,12 @@ class ScoreEstimator:
         Multiplies the bandwidth that ``bandwidth`` yields.
     beta : float in (−1, 0)
         IMQ exponent.
-    auto_criterion : {"heldout", "insample"}
+    auto_criterion : {"heldout", "insample", "combined"}
         What "auto" hyper-parameters minimise (see :mod:`.selection`): the estimated error
-        at new points (default: cross-validation, a few fits at half the sample size) or at
+        at new points (default: cross-validation, a few fits at half the sample size), at
         the fitted particles themselves (refits on perturbed particles: more expensive, and
-        measured better only for some estimators; see docs/benchmarks/score_accuracy.md).
+        measured better only for some estimators; see docs/benchmarks/score_accuracy.md), or
+        the mean of the two (the cost of both; SSGE's default).
     """
 
     #: names of hyper-parameters that accept "auto", with their search grids (set by subclasses)

@@ -6,7 +6,7 @@ For an estimate ŝ of s = ∇log q, the score-matching loss (Hyvärinen 2005)
 
 differs from ½·E_q‖ŝ − s‖² by a constant that does not depend on ŝ (Stein's identity), so
 the candidate with the smallest J is the most accurate one, and no knowledge of q is needed.
-Two estimates of J are available (``criterion``):
+Three estimates of J are available (``criterion``):
 
 * ``"insample"``: the error at the fitted particles themselves, which is what the
   entropy gradients of the adaptation use. At a particle x_i the estimate ŝ_i = ŝ(x_i; X)
@@ -29,6 +29,24 @@ Two estimates of J are available (``criterion``):
   v with ‖v‖² = d, vᵀ∇ŝ(y)v ≈ vᵀ(ŝ(y + εv) − ŝ(y − εv))/(2ε); exact trace for
   d ≤ ``exact_dim`` (v_l = √d·e_l), Hutchinson otherwise; ŝ(y) in ½‖ŝ(y)‖² is the mean over
   the ± queries (error O(ε²)).
+* ``"combined"``: the mean of the two, for an estimate that is used both at its particles and
+  at new points. Both estimate ½·E‖ŝ − s‖² minus the same constant ½·E_q‖s‖², so their mean
+  estimates the mean of the in-sample and held-out errors up to that constant. It guards
+  against what each one cannot see: the held-out loss misses a candidate whose fitted values
+  over-fit the particles (SSGE's Nyström eigenfunctions with a small bandwidth are spiky at
+  them), the in-sample loss one that fails between them. Per particle the two losses are
+  averaged (each validated particle x_i contributes ½(ℓ_in(x_i) + ℓ_out(x_i)), its in-sample
+  loss with the candidate fitted on all particles and its held-out loss from the folds that
+  validated it), so the standard error counts their correlation. The in-sample losses come
+  first, for every candidate; the held-out rounds then screen on the per-particle mean.
+  Above ``insample_max_n`` particles the in-sample half is left out and "combined" is
+  "heldout": in-sample over-fitting shrinks as n grows, while the in-sample half's cost grows
+  and its probes get fewer, so its noise grows (see the cross terms above). Measured for SSGE
+  (benchmarks/score_accuracy.py cells, one BLAS thread): at n = 256 the mean removed every
+  miss of held-out selection (6 of 6 cells within 1.5× for seeds 0 and 1, against 3 missed
+  cells each) for 0.4–1.5 s instead of 0.1–0.3 s; at n = 1024 it chose as held-out did, for
+  5–10 s instead of 1–2 s; at n = 2048 it misranked the 2-D grid mixture's candidates for
+  3 of 5 selection seeds (2.1× the best error) where held-out did not, at 5× the cost.
 
 The finite-difference step ε‖v‖ is ``fd_step`` times a length: the candidate's bandwidth
 (in-sample; forward differences) or the median pairwise distance of the training fold
@@ -43,8 +61,9 @@ Candidates are the Cartesian product of the grids of the "auto" hyper-parameters
 (the candidate uses ``bandwidth="median"`` with ``bandwidth_scale`` multiplied by the grid
 value); every other grid holds absolute values. Everything random (folds, probes) is fixed by
 ``seed``, so "auto" is deterministic. Evaluation runs in rounds (held-out: the folds of
-``repeats`` random partitions, a point's loss averaged over them; in-sample: probes); after the first round, candidates clearly worse than the leader (by ``screen``
-standard errors of the paired per-point difference) are dropped.
+``repeats`` random partitions, a point's loss averaged over them; in-sample: probes); after
+the first round, candidates clearly worse than the leader (by ``screen`` standard errors of
+the paired per-point difference) are dropped.
 """
 
 import itertools
@@ -65,6 +84,7 @@ EXACT_DIM = 2
 FD_STEP = {"insample": 1e-4, "heldout": 1e-3}
 PENALTY = 1.0
 SCREEN = 4.0
+INSAMPLE_MAX_N = 512
 #: "auto" probes (in-sample) and partitions (held-out): about this many evaluated particles
 #: per candidate in total, with between 1 and MAX_PROBES probes or partitions
 PROBE_BUDGET = 2048
@@ -114,6 +134,7 @@ def select_hyperparameters(
     fd_step=None,
     penalty=PENALTY,
     screen=SCREEN,
+    insample_max_n=INSAMPLE_MAX_N,
     seed=0,
 ):
     """Choose the "auto" hyper-parameters of ``estimator`` for particles X (n, d).
@@ -124,8 +145,8 @@ def select_hyperparameters(
         Supplies ``clone``, ``auto_grids`` and ``bandwidth_scale``; it is not modified.
     X : (n, d) validated particles, n ≥ 4.
     auto_names : list of hyper-parameter names set to "auto".
-    criterion : "heldout" (error at new points) or "insample" (error at the fitted particles);
-        None: the estimator's ``auto_criterion``.
+    criterion : "heldout" (error at new points), "insample" (error at the fitted particles) or
+        "combined" (their mean); None: the estimator's ``auto_criterion``.
     folds : held-out only: number of folds; each fold is held out once, the others train.
     repeats : held-out only: number of random partitions into folds; a point's loss is
         averaged over them. "auto": ceil(4096 / n) clipped to [1, 8] (small samples, whose
@@ -137,10 +158,12 @@ def select_hyperparameters(
     exact_dim : up to this dimension the divergence is the exact trace (in-sample: also up to
         the number of probes, which then cost no more than Hutchinson's).
     fd_step : finite-difference step relative to the candidate's bandwidth (in-sample,
-        default 1e-4) or to the median pairwise distance (held-out, default 1e-3).
+        default 1e-4) or to the median pairwise distance (held-out, default 1e-3); "combined"
+        uses the defaults of both when None, else this value for both.
     penalty : the winner minimises loss + penalty × (standard error of the loss).
     screen : after the first round, a candidate whose loss exceeds the leader's by more than
         ``screen`` standard errors of the paired difference is not evaluated further.
+    insample_max_n : "combined" only: above this many particles the in-sample half is left out.
     seed : seed of the fold permutation and of the probes.
 
     Returns
@@ -152,9 +175,12 @@ def select_hyperparameters(
         values, ``loss`` (mean per-point loss; inf when the candidate failed), ``stderr``,
         ``score`` = loss + penalty × stderr (inf unless evaluated in every round),
         ``screened`` (dropped after the first round), ``error``), and the settings
-        ``criterion``, ``folds`` and ``repeats`` (held-out), ``n_train``, ``n_validation``, ``divergence``
-        ("exact" or "hutchinson"), ``n_probes``, ``exact_dim``, ``fd_step``, ``penalty``,
-        ``screen``, ``seed``.
+        ``criterion``, ``folds`` and ``repeats`` (held-out), ``n_train``, ``n_validation``,
+        ``divergence`` ("exact" or "hutchinson"), ``n_probes``, ``exact_dim``, ``fd_step``,
+        ``penalty``, ``screen``, ``seed``. "combined" records the held-out settings (its
+        ``fd_step`` is the held-out one) and the in-sample ones under ``insample``
+        (``divergence``, ``n_probes``, ``fd_step``; None when left out for n >
+        ``insample_max_n``).
     """
     n = X.shape[0]
     if criterion is None:
@@ -167,15 +193,36 @@ def select_hyperparameters(
             f"'auto' hyper-parameters need at least 4 particles to split into training and "
             f"validation folds; got {n}. Set the hyper-parameters explicitly."
         )
-    if fd_step is None:
-        fd_step = FD_STEP[criterion]
-    run = _insample if criterion == "insample" else _heldout
+    steps = {k: FD_STEP[k] if fd_step is None else fd_step for k in FD_STEP}
+    fd_step = steps["heldout" if criterion == "combined" else criterion]
+    rng = as_generator(seed)
+    options = dict(folds=folds, repeats=repeats, max_validation=max_validation,
+                   n_probes=n_probes, exact_dim=exact_dim, penalty=penalty, screen=screen,
+                   rng=rng)
     with compute_threads():
         candidates = _candidates(estimator, auto_names)
-        pointwise, errors, screened, settings = run(
-            estimator, X, candidates, folds=folds, repeats=repeats, max_validation=max_validation,
-            n_probes=n_probes, exact_dim=exact_dim, fd_step=fd_step, penalty=penalty,
-            screen=screen, rng=as_generator(seed))
+        if criterion == "insample":
+            pointwise, errors, screened, settings = _insample(
+                estimator, X, candidates, fd_step=fd_step, **options)
+        elif criterion == "heldout" or n > insample_max_n:
+            pointwise, errors, screened, settings = _heldout(
+                estimator, X, candidates, fd_step=fd_step, **options)
+            if criterion == "combined":
+                settings["insample"] = None
+        else:
+            # every candidate in-sample first (no screening: a candidate poor at the
+            # particles may be good between them, and the mean decides)
+            inner, errors, _, inner_settings = _insample(
+                estimator, X, candidates, fd_step=steps["insample"], **{**options,
+                                                                         "screen": np.inf})
+            insample = np.array([chunks[0] if chunks else np.full(X.shape[0], np.nan)
+                                 for chunks in inner])
+            pointwise, errors, screened, settings = _heldout(
+                estimator, X, candidates, fd_step=fd_step, insample=insample,
+                failed=errors, **options)
+            settings["insample"] = {"divergence": inner_settings["divergence"],
+                                    "n_probes": inner_settings["n_probes"],
+                                    "fd_step": steps["insample"]}
     loss, stderr = _summaries(pointwise, errors)
     complete = np.array([e is None and not s for e, s in zip(errors, screened)])
     score = np.where(complete, loss + penalty * stderr, np.inf)
@@ -287,10 +334,14 @@ def _heldout_pointwise(S, V, eps):
 
 
 def _heldout(estimator, X, candidates, *, folds, repeats, max_validation, n_probes, exact_dim,
-             fd_step, penalty, screen, rng, **_):
+             fd_step, penalty, screen, rng, insample=None, failed=None, **_):
     """Rounds are folds, over ``repeats`` random partitions; a point's loss is its mean over
     the partitions that validated it (so the standard error still counts points, not
-    partitions), and the losses of all validated points are the candidate's sample."""
+    partitions), and the losses of all validated points are the candidate's sample.
+
+    ``insample`` (candidates, n): per-particle in-sample losses ("combined"); a validated
+    particle's loss is then the mean of its held-out and in-sample losses, in the screening
+    as in the result. ``failed``: errors of candidates already failed (not evaluated)."""
     n, d = X.shape
     n_probes = 1 if n_probes == "auto" else _auto_count(n_probes, "n_probes", PROBE_BUDGET, n)
     repeats = _auto_count(repeats, "repeats", REPEAT_BUDGET, n)
@@ -299,7 +350,7 @@ def _heldout(estimator, X, candidates, *, folds, repeats, max_validation, n_prob
     total = np.zeros((len(candidates), n))
     count = np.zeros(n)
     first = [[] for _ in candidates]
-    errors = [None] * len(candidates)
+    errors = list(failed) if failed is not None else [None] * len(candidates)
     screened = [False] * len(candidates)
     exact = True
     for r in range(repeats):
@@ -326,12 +377,15 @@ def _heldout(estimator, X, candidates, *, folds, repeats, max_validation, n_prob
                 loss = _heldout_pointwise(S, V, eps)
                 total[c, rows] += loss
                 if r == 0 and f == 0:
-                    first[c].append(loss)
+                    first[c].append(loss if insample is None
+                                    else 0.5 * (loss + insample[c, rows]))
             count[rows] += 1
             if r == 0 and f == 0:
                 _screen(first, errors, screened, penalty, screen)
     seen = count > 0
     pointwise = [[total[c, seen] / count[seen]] for c in range(len(candidates))]
+    if insample is not None:
+        pointwise = [[0.5 * (p[0] + insample[c, seen])] for c, p in enumerate(pointwise)]
     settings = {"folds": folds, "repeats": repeats, "n_train": int(n - -(-n // folds)),
                 "n_validation": int(seen.sum()),
                 "divergence": "exact" if exact else "hutchinson",
