@@ -75,6 +75,20 @@ def test_first_order_entropy_is_wrong_for_long_trajectories(model):
     assert exact[0] < 0.5 * first_order_entropy(hmc, phi)[1][0]
 
 
+def test_first_order_entropy_follows_a_tuned_trajectory_length(model):
+    """With φ holding the trajectory length T, the move's length is T, not ε: in the
+    free-particle limit (T small) the exact entropy gradient is d on log T and 0 on log ε."""
+    hmc = HMC(precond="diag", trajectory_length=0.02, jitter=False)
+    phi = hmc.init_params(model, step_size=0.008)  # 3 steps of T/3
+    phi[1:1 + D] = np.log([0.7, 1.0, 1.3])
+    h = 1e-6
+    exact = np.array([(log_det_B(model, hmc, phi + e) - log_det_B(model, hmc, phi - e)) / (2 * h)
+                      for e in np.eye(phi.size) * h])
+    H, grad = first_order_entropy(hmc, phi)
+    assert grad[0] == 0.0 and grad[-1] == D
+    np.testing.assert_allclose(exact, grad, rtol=1e-3, atol=1e-6)
+
+
 def test_speed_with_score_entropy_runs_in_tune(model):
     import mcmcadapt as ma
 

@@ -196,6 +196,30 @@ def test_progress_line_on_request(target, capsys):
     assert "tune mala/window" in err and "30/30" in err
 
 
+def test_step_size_heuristic_stops_when_the_step_size_no_longer_acts(target):
+    # HMC with a trajectory length T: beyond ε ≥ T it takes one step of length T, so the
+    # acceptance stops changing; the doubling used to run 60 times (ε ≈ 1e17)
+    hmc = HMC("diag", trajectory_length=0.3, jitter=False)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((16, 4)) * SD
+    state = hmc.init(target, X)
+    phi = hmc.init_params(target, X, step_size=0.01)
+    eps, n_grad = find_reasonable_step_size(target, hmc, state, phi, rng, threshold=0.0)
+    assert 0.3 <= eps <= 1.2 and n_grad < 16 * 200
+    # halving from a step size at which every proposal diverges (y = x, unchanged) goes on
+    def lg(Z):
+        lp, g = -0.5 * np.sum(Z**2, axis=1), -Z
+        lp[np.linalg.norm(Z, axis=1) > 5.0] = -np.inf  # outside the support
+        return lp, g
+
+    walled = Model(lg, 4, name="walled")
+    mala = MALA("diag")
+    X = 0.5 * rng.standard_normal((16, 4))
+    phi = mala.init_params(walled, X, step_size=1e3)
+    eps, _ = find_reasonable_step_size(walled, mala, mala.init(walled, X), phi, rng)
+    assert eps < 3.0
+
+
 def test_first_order_entropy_matches_gaussian_closed_form(target):
     """For MALA the forces-fixed entropy is the exact Gaussian one."""
     mala = MALA(precond="dense")

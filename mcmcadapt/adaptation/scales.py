@@ -56,12 +56,15 @@ def log_det_factor(transition, phi):
 def first_order_entropy(transition, phi):
     """Entropy (up to a constant) of the proposal with the forces held fixed, and its
     φ-gradient, for preconditioned kernels: then y is affine in the Gaussian noise with
-    Jacobian ∝ ε·L, so H = d·log ε + log det L. For the Gaussian-proposal kernels this is
-    their exact entropy; for fixed-step-count HMC it is the small-trajectory (free-particle)
-    limit — it cannot see a trajectory turning back, so it suits a fixed number of
-    leapfrog steps, not a tuned trajectory length."""
+    Jacobian ∝ s·L, where s is the length of the move — the step size ε (Gaussian proposals,
+    HMC with a fixed number of steps), or the trajectory length T of HMC when φ holds it
+    (last entry, log T; the step size then only splits T into steps) — so
+    H = d·log s + log det L. For the Gaussian-proposal kernels this is their exact entropy;
+    for HMC it is the small-trajectory (free-particle) limit, which cannot see a trajectory
+    turning back (so it cannot stop a tuned trajectory length from growing past a U-turn)."""
     logdet_L, d = log_det_factor(transition, phi)
     grad = np.zeros(np.shape(phi))
-    grad[0] = d
+    scale = -1 if "trajectory_length" in transition.describe(phi) else 0
+    grad[scale] = d
     grad[1:1 + d] = 1.0
-    return d * float(phi[0]) + logdet_L, grad
+    return d * float(phi[scale]) + logdet_L, grad

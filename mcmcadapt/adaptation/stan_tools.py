@@ -174,7 +174,9 @@ def find_reasonable_step_size(model, transition, state, phi, rng, step_size=None
 
     Stan returns the first ε past the crossing. With ``conservative`` the result is the
     largest tried ε still above the threshold instead (doubling past the stability limit
-    of a leapfrog integrator makes every chain diverge).
+    of a leapfrog integrator makes every chain diverge). Doubling stops when it leaves every
+    proposal unchanged: ε no longer acts (HMC with a trajectory length shorter than ε takes
+    one step of that length), and it would otherwise double 60 times.
 
     Returns ``(step_size, n_grad)`` where n_grad sums the proposals' gradient counts.
     """
@@ -186,14 +188,18 @@ def find_reasonable_step_size(model, transition, state, phi, rng, step_size=None
         nonlocal n_grad
         prop = transition.propose(model, state, transition.set_step_size(phi, e), noise)
         n_grad += int(np.sum(prop.n_grad))
-        return mean_acceptance(prop.log_accept_ratio)
+        return mean_acceptance(prop.log_accept_ratio), prop.y
 
-    direction = 1 if acceptance(eps) > threshold else -1
+    a, y = acceptance(eps)
+    direction = 1 if a > threshold else -1
     for _ in range(max_doublings):
         nxt = eps * 2.0 ** direction
-        a = acceptance(nxt)
+        y_previous = y
+        a, y = acceptance(nxt)
         if direction == 1 and not a > threshold:
             return float(eps if conservative else nxt), n_grad
+        if direction == 1 and np.array_equal(y, y_previous):
+            break  # (halving must go on: diverged proposals are unchanged too, y = x)
         eps = nxt
         if direction == -1 and not a < threshold:
             break
