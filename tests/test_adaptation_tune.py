@@ -220,6 +220,20 @@ def test_step_size_heuristic_stops_when_the_step_size_no_longer_acts(target):
     assert eps < 3.0
 
 
+@pytest.mark.parametrize("jitter", [False, True])
+def test_hmc_step_size_is_capped_by_the_trajectory_length(target, jitter):
+    # a step longer than the (longest) trajectory is one step of the trajectory's length, so
+    # a step-size controller seeing no effect would push ε without end (measured: 1e13 under
+    # the kl objective's dual averaging)
+    hmc = HMC("diag", trajectory_length=0.5, jitter=jitter)
+    phi = hmc.init_params(target, step_size=0.1)
+    longest = 1.0 if jitter else 0.5
+    assert hmc.describe(hmc.set_step_size(phi, 10.0))["step_size"] == pytest.approx(longest)
+    assert hmc.describe(hmc.set_step_size(phi, 0.2))["step_size"] == pytest.approx(0.2)
+    r = ma.tune(target, hmc, "kl", chains=16, steps=150, seed=0, progress=False)
+    assert r.params["step_size"] <= (2.0 if jitter else 1.0) * r.params["trajectory_length"]
+
+
 def test_first_order_entropy_matches_gaussian_closed_form(target):
     """For MALA the forces-fixed entropy is the exact Gaussian one."""
     mala = MALA(precond="dense")

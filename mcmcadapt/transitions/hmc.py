@@ -95,6 +95,15 @@ class HMC(PreconditionedTransition):
         out["jitter"] = self.jitter
         return out
 
+    def set_step_size(self, phi, eps, dim=None):
+        """Copy of φ with the step size replaced by ``eps``; with a trajectory length T, at
+        most the longest trajectory (2T with jitter): a longer step is one step of the
+        trajectory's length, so step-size controllers would otherwise drift without end."""
+        if self.trajectory_length is not None:
+            longest = np.exp(np.asarray(phi, dtype=np.float64)[-1]) * (2.0 if self.jitter else 1.0)
+            eps = min(positive_float(eps, "step_size"), float(longest))
+        return super().set_step_size(phi, eps, dim)
+
     def _schedule(self, phi, noise, n):
         """Per-chain number of steps (n,) int and step size h (n,)."""
         eps = np.exp(phi[0])
