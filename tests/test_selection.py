@@ -425,3 +425,18 @@ def test_ssge_auto_guards_its_insample_error():
     for query, truth in ((None, -X), (Y, -Y)):
         best = min(rel_mse(g.gradients(query), truth) for g in grid)
         assert rel_mse(auto.gradients(query), truth) <= 1.5 * best
+
+
+def test_candidate_warnings_are_recorded_not_raised():
+    # with a small bandwidth η = 10 is above every eigenvalue of the kernel matrix:
+    # that candidate's fit warns, but the user chose "auto", not those values
+    import warnings
+
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.warns(RuntimeWarning, match="eta=10"):
+            SSGE(eta=10.0, bandwidth_scale=0.25).fit(X)
+        est = SSGE(bandwidth="auto", eta="auto").fit(X)
+    assert any("eta=10" in m for m in est.selection_["warnings"])
+    assert est.selection_["chosen"]["eta"] != 10.0

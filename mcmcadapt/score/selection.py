@@ -67,6 +67,7 @@ the paired per-point difference) are dropped.
 """
 
 import itertools
+import warnings
 
 import numpy as np
 
@@ -174,7 +175,8 @@ def select_hyperparameters(
         returned as ``chosen``, e.g. ``bandwidth="median"`` with its scale), ``candidates`` (list of dicts: the grid
         values, ``loss`` (mean per-point loss; inf when the candidate failed), ``stderr``,
         ``score`` = loss + penalty × stderr (inf unless evaluated in every round),
-        ``screened`` (dropped after the first round), ``error``), and the settings
+        ``screened`` (dropped after the first round), ``error``), ``warnings`` (the distinct
+        messages the candidate fits warned, kept from the user), and the settings
         ``criterion``, ``folds`` and ``repeats`` (held-out), ``n_train``, ``n_validation``,
         ``divergence`` ("exact" or "hutchinson"), ``n_probes``, ``exact_dim``, ``fd_step``,
         ``penalty``, ``screen``, ``seed``. "combined" records the held-out settings (its
@@ -199,7 +201,10 @@ def select_hyperparameters(
     options = dict(folds=folds, repeats=repeats, max_validation=max_validation,
                    n_probes=n_probes, exact_dim=exact_dim, penalty=penalty, screen=screen,
                    rng=rng)
-    with compute_threads():
+    # Warnings of candidate fits (e.g. an SSGE η above every eigenvalue) concern values the
+    # user did not choose; they are recorded, and only the chosen fit's reach the user.
+    with compute_threads(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         candidates = _candidates(estimator, auto_names)
         if criterion == "insample":
             pointwise, errors, screened, settings = _insample(
@@ -242,6 +247,7 @@ def select_hyperparameters(
             for c, (grid_point, _) in enumerate(candidates)
         ],
         "criterion": criterion,
+        "warnings": sorted({str(w.message) for w in caught}),
         **settings,
         "exact_dim": exact_dim,
         "fd_step": fd_step,
