@@ -190,14 +190,11 @@ def test_auto_eta_only_keeps_the_bandwidth():
     assert est.bandwidth_ == 1.7 and est.eta_ in Stein.auto_grids["eta"]
 
 
-class CentredLinearScore(LinearScore):
-    """Out of sample ŝ(y) = −precision · A (y − x̄), x̄ the mean of the fitted particles; in
-    sample ŝ_i = −(precision · A − c·I)(x_i − x̄) with c = ``self_weight`` (an estimator whose
-    fitted values differ from its query function, as KDE's self-term does). The in-sample
-    estimate depends on every particle and its total divergence at x_i is known:
-    ∇_{x_i}·ŝ(x_i; X) = −tr(precision·A − c·I)·(1 − 1/n)."""
+class SelfWeightedLinearScore(LinearScore):
+    """A :class:`LinearScore` whose fitted values use B = precision·A + c·I
+    (c = ``self_weight``) instead of its query function's matrix, as KDE's self-term does."""
 
-    def __init__(self, precision=1.0, coupling=0.0, self_weight=0.5, bandwidth=1.0,
+    def __init__(self, precision=1.0, coupling=0.0, self_weight=-0.5, bandwidth=1.0,
                  kernel="rbf", bandwidth_scale=1.0, beta=-0.5, auto_criterion="insample"):
         super().__init__(precision=precision, coupling=coupling, bandwidth=bandwidth,
                          kernel=kernel, bandwidth_scale=bandwidth_scale, beta=beta,
@@ -205,7 +202,13 @@ class CentredLinearScore(LinearScore):
         self.self_weight = self_weight
 
     def insample_matrix(self, d):
-        return self.matrix(d) - self.self_weight * np.eye(d)
+        return self.matrix(d) + self.self_weight * np.eye(d)
+
+
+class CentredLinearScore(SelfWeightedLinearScore):
+    """Out of sample ŝ(y) = −precision · A (y − x̄), x̄ the mean of the fitted particles; in
+    sample ŝ_i = −B (x_i − x̄). The in-sample estimate depends on every particle and its
+    total divergence at x_i is known: ∇_{x_i}·ŝ(x_i; X) = −tr(B)·(1 − 1/n)."""
 
     def _gradients(self, Y):
         if Y is None:
@@ -301,22 +304,11 @@ def test_estimator_carries_its_criterion():
         Stein(bandwidth="auto", auto_criterion="loo").fit(X)
 
 
-class SplitLinearScore(LinearScore):
-    """In sample ŝ_i = −B x_i with B = precision·A + c·I (c = ``self_weight``), out of sample
-    ŝ(y) = −precision·A y: a field whose fitted values differ from its query function, and
-    where each particle's fitted value depends on that particle only, so both losses are
-    known exactly: in-sample mean ½‖B x‖² − tr B, held-out mean
-    ½‖precision·A x‖² − tr(precision·A)."""
-
-    def __init__(self, precision=1.0, coupling=0.0, self_weight=0.5, bandwidth=1.0,
-                 kernel="rbf", bandwidth_scale=1.0, beta=-0.5, auto_criterion="combined"):
-        super().__init__(precision=precision, coupling=coupling, bandwidth=bandwidth,
-                         kernel=kernel, bandwidth_scale=bandwidth_scale, beta=beta,
-                         auto_criterion=auto_criterion)
-        self.self_weight = self_weight
-
-    def insample_matrix(self, d):
-        return self.matrix(d) + self.self_weight * np.eye(d)
+class SplitLinearScore(SelfWeightedLinearScore):
+    """In sample ŝ_i = −B x_i, out of sample ŝ(y) = −precision·A y: a field whose fitted
+    values differ from its query function, and where each particle's fitted value depends on
+    that particle only, so both losses are known exactly: in-sample mean ½‖B x‖² − tr B,
+    held-out mean ½‖precision·A x‖² − tr(precision·A)."""
 
     def _gradients(self, Y):
         if Y is None:
@@ -335,7 +327,8 @@ def split_pointwise(X, est):
 def test_combined_loss_is_the_per_particle_mean_of_both_losses():
     n = 80
     X = np.random.default_rng(15).normal(size=(n, 2))
-    est = SplitLinearScore(precision="auto", coupling=0.3, self_weight=-0.6)
+    est = SplitLinearScore(precision="auto", coupling=0.3, self_weight=-0.6,
+                           auto_criterion="combined")
     chosen, record = select_hyperparameters(est, X, ["precision"], screen=np.inf)
     assert record["criterion"] == "combined" and record["n_validation"] == n
     assert record["divergence"] == "exact" and record["insample"]["divergence"] == "exact"
