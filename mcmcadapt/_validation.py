@@ -5,11 +5,12 @@ import numpy as np
 from .errors import HyperparameterError, InputError
 
 
-def as_particles(X, name="X", min_rows=2, dim=None):
+def as_particles(X, name="X", min_rows=2, dim=None, check_finite=True):
     """Return ``X`` as a C-contiguous float64 array of shape (n, d).
 
     Raises :class:`InputError` for non-2-D input, fewer than ``min_rows`` rows,
-    a column count different from ``dim`` (when given), or NaN/inf entries.
+    a column count different from ``dim`` (when given), or (unless ``check_finite`` is
+    false: the caller checks in a pass of its own) NaN/inf entries.
     """
     X = np.asarray(X)
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
@@ -30,7 +31,7 @@ def as_particles(X, name="X", min_rows=2, dim=None):
             "or model was set up with)."
         )
     X = np.ascontiguousarray(X, dtype=np.float64)
-    if not np.all(np.isfinite(X)):
+    if check_finite and not np.all(np.isfinite(X)):
         bad = np.argwhere(~np.isfinite(X))[0]
         raise InputError(
             f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "

@@ -144,7 +144,7 @@ def test_ula_on_badly_scaled_target_starts_stable(init_step_size):
     kw = dict(chains=32, steps=150, seed=0, progress=False,
               objective_options={"init_step_size": init_step_size})
     if not init_step_size:
-        # the blow-up is reported by name (the score estimator sees the population's span)
+        # the blow-up is reported by name (the score estimator sees how far the particles are from their mean)
         with pytest.raises(InputError, match="diverged"):
             ma.tune(model, "ula", "kl", **kw)
         return

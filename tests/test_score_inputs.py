@@ -89,6 +89,10 @@ def test_diverged_population_is_named(name):
         getattr(score, name)().fit(X)
     G = getattr(score, name)().fit(X_OK * 1e70).gradients()  # still representable: fine
     assert np.all(np.isfinite(G))
+    huge = np.full((4, 2), 1e308)  # finite, but the column sums overflow
+    huge[0, 0] = -1e308
+    with pytest.raises(InputError, match="diverged"):
+        getattr(score, name)().fit(huge)
 
 
 def test_mostly_duplicated_particles_need_numeric_bandwidth():

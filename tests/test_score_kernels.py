@@ -6,7 +6,7 @@ from scipy.spatial.distance import pdist
 
 from mcmcadapt.errors import DegenerateParticlesError, HyperparameterError, SingularMatrixError
 from mcmcadapt.score import bandwidth as bw
-from mcmcadapt.score.kernels import Kernel, divergence_sum, grad_sum, sqdist
+from mcmcadapt.score.kernels import Kernel, centre, divergence_sum, grad_sum, sqdist, sqdist_centred
 from mcmcadapt.score.linalg import (
     cho_solve,
     cholesky_jitter,
@@ -216,8 +216,46 @@ def test_thread_policy_applies_and_restores():
             with compute_threads():  # re-entrant
                 assert set(blas_threads().values()) == {1}
             assert set(blas_threads().values()) == {1}
+            # a block nested in one with a different policy applies its own and restores
+            set_threads(blas=2, numba_threads=1)
+            with compute_threads():
+                assert set(blas_threads().values()) == {2}
+            assert set(blas_threads().values()) == {1}
+            set_threads(blas=1, numba_threads=1)
         assert blas_threads() == before and numba.get_num_threads() == numba_before
         with pytest.raises(ValueError, match=">= 0"):
             set_threads(blas=-1)
     finally:
         set_threads(blas=previous["blas"], numba_threads=previous["numba"])
+
+
+def test_centre_matches_numpy(data):
+    X = data[0] + 1e3  # far from the origin
+    center, Xc, norms, radius2 = centre(X)
+    np.testing.assert_allclose(center, X.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(Xc, X - X.mean(axis=0), atol=1e-10)
+    np.testing.assert_allclose(norms, np.sum(Xc**2, axis=1), rtol=1e-12)
+    assert radius2 == pytest.approx(np.max(norms), rel=1e-12)
+    np.testing.assert_allclose(sqdist_centred(Xc, norms), sqdist(X), atol=1e-8)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, "both infinities"])
+def test_centre_flags_nonfinite(bad):
+    X = np.arange(12.0).reshape(4, 3)
+    if bad == "both infinities":  # their column sum is NaN, not inf
+        X[1, 2], X[3, 2] = np.inf, -np.inf
+    else:
+        X[2, 1] = bad
+    assert centre(X)[3] == -1.0
+
+
+def test_centre_identical_rows_and_overflowing_sums():
+    # 0.1 summed 7 times and divided by 7 is not exactly 0.1: identity is judged on X itself
+    X = np.full((7, 3), 0.1)
+    assert centre(X)[3] == 0.0
+    X[3, 0] = 0.1 + 1e-15
+    assert centre(X)[3] > 0.0
+    huge = np.full((4, 2), 1e308)
+    huge[0] = -1e308
+    huge[1, 1] = 1e307
+    assert centre(huge)[3] == np.inf  # finite entries whose sum overflows

@@ -12,6 +12,7 @@ contraction probe (see :class:`KLObjective`). The recorded objective is the esti
 Fisher divergence mean_i ‖∇log p(x′_i) − ĝ_i‖², a tractable proxy of the KL's size.
 """
 
+import numba as nb
 import numpy as np
 
 from ..errors import HyperparameterError
@@ -24,15 +25,26 @@ from .stan_tools import (DualAveraging, PopulationMetric, find_reasonable_step_s
 from .window import DEFAULT_TARGET, metric_kind
 
 
+@nb.njit(cache=True)
+def _residual_inplace(G, grad_p, scale):
+    """G <- scale·(G − grad_p) in one pass; returns Σ (G − grad_p)² (before scaling)."""
+    n, d = G.shape
+    total = 0.0
+    for i in range(n):
+        for j in range(d):
+            r = G[i, j] - grad_p[i, j]
+            total += r * r
+            G[i, j] = scale * r
+    return total
+
+
 def kl_gradient(model, transition, state, phi, noise, prop, estimator):
     """(grad_phi (p,), fisher) of the one-step KL at the proposal ``prop`` (y = x′)."""
     n = state.x.shape[0]
-    # in place on the estimator's fresh output: these (n, d) passes are a visible share of
-    # the step when the model is fast
+    # in place on the estimator's fresh output, one pass: at 50 particles of a BNN the
+    # separate numpy passes cost ~5% of the model's gradient time
     cot = estimator.fit(prop.y).gradients()
-    cot -= prop.grad_y  # ĝ − ∇log p
-    fisher = float(np.vdot(cot, cot)) / n
-    cot *= 1.0 / n
+    fisher = _residual_inplace(cot, prop.grad_y, 1.0 / n) / n  # cot = (ĝ − ∇log p)/n
     # Only the φ-part is used; the x-part would cost a Hessian-vector product per chain.
     dphi, _ = transition.proposal_vjp(FirstOrderModel(model), state, phi, noise, prop, cot,
                                       need_x=False)

@@ -103,3 +103,42 @@ def upper_triangle_sample(D, step, offsets):
             out[k] = D[i, j]
             k += 1
     return out
+
+
+# reassociation lets the row reductions vectorise; no flag that assumes finite values
+@nb.njit(cache=True, fastmath={"reassoc", "nsz"})
+def centre_rows(X, Xc, norms, center):
+    """center <- column means of X (n, d); Xc <- X − center; norms[i] <- ‖Xc[i]‖².
+
+    Returns max_i ‖Xc[i]‖² (the squared radius of the population about its mean), 0.0 when
+    all rows of X are identical, and −1.0 when X holds a NaN or an infinity (Xc and norms
+    are then undefined). Two vectorisable passes over X: they replace a finiteness check, a
+    range, a mean, a centred copy and its row norms, each a pass of its own in numpy.
+    """
+    n, d = X.shape
+    for j in range(d):
+        center[j] = 0.0
+    for i in range(n):
+        for j in range(d):
+            center[j] += X[i, j]
+    # a NaN or an infinity anywhere reaches its column's sum
+    for j in range(d):
+        if not np.isfinite(center[j]):
+            for i in range(n):
+                if not np.isfinite(X[i, j]):
+                    return -1.0
+            return np.inf  # finite entries so large that their sum overflows
+        center[j] /= n
+    radius2 = 0.0
+    differ = 0.0
+    for i in range(n):
+        acc = 0.0
+        for j in range(d):
+            v = X[i, j]
+            differ += abs(v - X[0, j])
+            c = v - center[j]
+            Xc[i, j] = c
+            acc += c * c
+        norms[i] = acc
+        radius2 = max(radius2, acc)
+    return radius2 if differ > 0.0 else 0.0

@@ -15,6 +15,7 @@ machine ``set_threads(blas=8)`` for big fits; the environment variables
 """
 
 import os
+import threading
 from contextlib import contextmanager
 
 import numba
@@ -24,6 +25,9 @@ _policy = {
     "numba": int(os.environ.get("MCMCADAPT_NUMBA_THREADS", "1")),
 }
 _controller = None
+# per thread (Numba's thread count is thread-local): the policies applied by the enclosing
+# compute_threads blocks, innermost last
+_applied = threading.local()
 
 
 def set_threads(blas=None, numba_threads=None):
@@ -62,8 +66,20 @@ def compute_threads():
 
     Talks to the thread-pool libraries directly and only when a setting differs, so that
     entering costs microseconds: small fits are called thousands of times during adaptation.
+    A block nested in one that applied the same policy (an estimator fitted inside
+    :func:`~mcmcadapt.tune`) costs nothing: the settings are already in force.
     """
     blas, nb = _policy["blas"], _policy["numba"]
+    stack = getattr(_applied, "stack", None)
+    if stack is None:
+        stack = _applied.stack = []
+    if stack and stack[-1] == (blas, nb):
+        stack.append((blas, nb))
+        try:
+            yield
+        finally:
+            stack.pop()
+        return
     changed_blas = []
     if blas:
         for lib in _blas_libraries():
@@ -75,9 +91,11 @@ def compute_threads():
     target_nb = min(nb, numba.config.NUMBA_NUM_THREADS) if nb else previous_nb
     if target_nb != previous_nb:
         numba.set_num_threads(target_nb)
+    stack.append((blas, nb))
     try:
         yield
     finally:
+        stack.pop()
         if target_nb != previous_nb:
             numba.set_num_threads(previous_nb)
         for lib, previous in changed_blas:

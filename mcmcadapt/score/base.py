@@ -19,14 +19,14 @@ from .._validation import as_particles, positive_float
 from ..errors import DegenerateParticlesError, HyperparameterError, InputError, NotFittedError
 from ._threads import compute_threads
 from .bandwidth import RULES, bandwidth_from_sqdist
-from .kernels import KERNELS, Kernel, sqdist
+from .kernels import KERNELS, Kernel, centre, sqdist_centred
 
 AUTO = "auto"
 #: what "auto" hyper-parameters minimise (see :mod:`.selection`)
 AUTO_CRITERIA = ("heldout", "insample", "combined")
-#: largest squared bounding-box diagonal of the particles: kernel curvatures need h⁴ ≤ D²,
-#: which overflows float64 beyond ~1e308
-MAX_SQUARED_SPAN = 1e150
+#: largest squared distance of a particle from the population mean: squared distances reach
+#: 4× that, and kernel curvatures need their square, which overflows float64 beyond ~1e308
+MAX_SQUARED_RADIUS = 1e150
 
 
 class ScoreEstimator:
@@ -127,18 +127,19 @@ class ScoreEstimator:
         was "auto", ``selection_`` (the chosen values and the loss of every candidate).
         """
         self._check_config()
-        X = as_particles(X, "X", min_rows=2)
-        span = np.ptp(X, axis=0)
-        if np.all(span == 0.0):
+        X = as_particles(X, "X", min_rows=2, check_finite=False)
+        centred = centre(X)
+        radius2 = centred[3]
+        if radius2 < 0.0:
+            as_particles(X, "X")  # raises the error that names the first NaN or inf
+        if radius2 == 0.0:
             raise DegenerateParticlesError(
                 f"all {X.shape[0]} particles are identical; a score cannot be estimated from "
                 "a single point. Check that the chains are moving."
             )
-        with np.errstate(over="ignore"):
-            diameter2 = float(np.dot(span, span))
-        if not diameter2 <= MAX_SQUARED_SPAN:
+        if not radius2 <= MAX_SQUARED_RADIUS:
             raise InputError(
-                f"the particles span {np.sqrt(diameter2):.3g} (bounding-box diagonal): squared "
+                f"a particle lies {np.sqrt(radius2):.3g} from the population mean: squared "
                 "distances and kernel derivatives would overflow float64. The population has "
                 "probably diverged (check the sampler's step size), or rescale the problem."
             )
@@ -148,25 +149,33 @@ class ScoreEstimator:
                 from .selection import select_hyperparameters
 
                 chosen, record = select_hyperparameters(self, X, auto)
-                fitted = self.clone(**chosen)._fit_checked(X)
+                fitted = self.clone(**chosen)._fit_checked(X, centred=centred)
                 self.__dict__.update(
                     {k: v for k, v in fitted.__dict__.items() if k.endswith("_")}
                 )
                 self.selection_ = record
                 return self
-            return self._fit_checked(X)
+            return self._fit_checked(X, centred=centred)
 
-    def _fit_checked(self, X, D=None):
+    def _fit_checked(self, X, D=None, centred=None):
         """Fit on validated X; ``D`` = sqdist(X) when the caller has it already (the "auto"
-        search reuses one per split; it is handed over and may be overwritten)."""
+        search reuses one per split; it is handed over and may be overwritten), ``centred`` =
+        :func:`~.kernels.centre` (X) likewise.
+
+        Sets ``center_`` (d,) and ``Xc_`` = X − center_ (n, d) for the subclass: kernel
+        values do not change under a shift, but sums such as Σ_j W_ij (x_i − x_j) and Gram
+        products cancel catastrophically for a population far from the origin unless
+        computed from centred particles."""
+        center, Xc, norms, _ = centre(X) if centred is None else centred
         if D is None:
-            D = sqdist(X)
+            D = sqdist_centred(Xc, norms)
         if isinstance(self.bandwidth, str):
             h = bandwidth_from_sqdist(D, self.bandwidth)
         else:
             h = float(self.bandwidth)
         h *= float(self.bandwidth_scale)
         self.X_ = X
+        self.center_, self.Xc_ = center, Xc
         self.n_, self.dim_ = X.shape
         self.bandwidth_ = h
         self.kernel_ = Kernel(self.kernel, h, self.beta)
@@ -174,8 +183,8 @@ class ScoreEstimator:
         return self
 
     def _fit(self, X, D):
-        """Fit on validated particles X (n, d) with their squared distances D (n, n), which
-        the subclass may overwrite."""
+        """Fit on validated particles X (n, d) (centred: ``self.Xc_``) with their squared
+        distances D (n, n), which the subclass may overwrite."""
         raise NotImplementedError
 
     # -- querying --

@@ -58,9 +58,6 @@ class KDE(ScoreEstimator):
         return grad_sum(km, Yc, self.Xc_) / ksum[:, None]
 
     def _fit(self, X, D):
-        # Centred copies keep W X − rowsum(W)·y free of cancellation far from the origin.
-        self.center_ = X.mean(axis=0)
-        self.Xc_ = X - self.center_
         self.G_ = self._score(self.Xc_, D)
 
     def _gradients(self, Y):

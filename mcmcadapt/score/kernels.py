@@ -141,15 +141,32 @@ def sqdist(Y, X=None):
     Y = Y - shift
     sy = np.einsum("ij,ij->i", Y, Y)
     if X is None:
-        G = Y @ Y.T
-        _numba.sqdist_inplace(G, sy, sy)
-        np.fill_diagonal(G, 0.0)
-        return G
+        return sqdist_centred(Y, sy)
     X = X - shift
     sx = np.einsum("ij,ij->i", X, X)
     G = Y @ X.T
     _numba.sqdist_inplace(G, sy, sx)
     return G
+
+
+def sqdist_centred(Xc, norms):
+    """In-sample squared distances (n, n) of particles Xc (n, d) already centred on their
+    mean, with ``norms[i] = ‖Xc[i]‖²`` (see :func:`centre`): one GEMM and one pass."""
+    G = Xc @ Xc.T
+    _numba.sqdist_inplace(G, norms, norms)
+    np.fill_diagonal(G, 0.0)
+    return G
+
+
+def centre(X):
+    """(center (d,), Xc = X − center (n, d), row norms ‖Xc[i]‖² (n,), r²) of particles X
+    (n, d), float64 C-ordered, in two passes. r² = max_i ‖Xc[i]‖² (no squared distance
+    exceeds 4r²), 0.0 when all particles coincide, −1.0 when X holds a NaN or an infinity
+    (the arrays are then undefined)."""
+    n, d = X.shape
+    center, Xc, norms = np.empty(d), np.empty((n, d)), np.empty(n)
+    radius2 = _numba.centre_rows(X, Xc, norms, center)
+    return center, Xc, norms, radius2
 
 
 def grad_sum(km, Y, X, A=None):

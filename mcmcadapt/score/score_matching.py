@@ -95,8 +95,7 @@ class KernelScoreMatching(ScoreEstimator):
         km = kern.matrices_from_sqdist(D)
         W, w = km.W, km.w_scale                   # true weights w·W (for the RBF, W is K)
         b = vd - d * w * km.w_rowsum
-        self.center_ = X.mean(axis=0)
-        self.Xc_ = Xc = X - self.center_
+        Xc = self.Xc_
         P = Xc @ Xc.T
         p = np.diag(P).copy()
         C = W @ W

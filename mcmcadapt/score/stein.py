@@ -91,10 +91,8 @@ class Stein(ScoreEstimator):
 
     def _fit(self, X, D):
         eta = float(self.eta)
-        # Centring changes no kernel value but keeps B = rowsum(W)·X − W X free of the
-        # cancellation that a far-from-origin population would cause.
-        center = X.mean(axis=0)
-        Xc = X - center
+        # centred particles keep B = rowsum(W)·X − W X free of cancellation
+        Xc = self.Xc_
         km = self.kernel_.matrices_from_sqdist(D)  # K takes D's memory
         n, d = Xc.shape
         if n < d:
@@ -125,10 +123,9 @@ class Stein(ScoreEstimator):
             self.self_kernel_ = 0.0
         self.eta_ = eta
         self.jitter_ = jitter
-        self.center_ = center
-        self.Xc_ = Xc
         S = self._solve(rhs)
-        self.G_ = -(S @ Xc) if n < d else -S
+        S *= -1.0  # on the smaller of S and its product with Xc
+        self.G_ = S @ Xc if n < d else S
 
     def _solve(self, R):
         kind, f = self.factor_
