@@ -190,6 +190,8 @@ def kl_tuned_sgld(model, cfg, seed):
     res = tune(model, kernel="sgld", objective="kl", estimator=est, chains=cfg.tune_chains,
                steps=cfg.tune_steps, seed=seed,
                kernel_options={"step_size": 2 * cfg.sgld_step, "batch_size": cfg.batch},
+               # the protocol's start (the paper's step), not the MALA-twin heuristic's
+               objective_options={"init_step_size": False},
                init=model.sample_prior(cfg.tune_chains, seed=seed + 7), progress=False)
     kernel = SGLD(step_size=res.params["step_size"], batch_size=cfg.batch)
     return kernel, kernel.init_params(model), {"step_size_wt": res.params["step_size"],

@@ -96,7 +96,8 @@ class KLObjective(Objective):
         needs none; through an HMC trajectory "exact" costs one Hessian-vector product per
         leapfrog step and "ignore" holds the forces fixed.
     init_step_size : bool
-        Unadjusted kernels with a Metropolis twin (ULA): at the start and after each
+        Unadjusted kernels with a Metropolis twin (ULA, SGLD, and the learned kernel while
+        it is still the Langevin update it starts as): at the start and after each
         preconditioner reset, set the step size by Stan's heuristic on the twin (see
         :meth:`_stable_step_size`). Metropolis kernels always start from Stan's heuristic.
     reselect_every : int
@@ -161,20 +162,21 @@ class KLObjective(Objective):
 
     def _stable_step_size(self, model, transition, state, phi, rng):
         """(φ, gradient evaluations) with the step size of an unadjusted kernel set by Stan's
-        initial heuristic (threshold 0.8, conservative) applied to its Metropolis twin (ULA:
-        MALA): a start well inside the kernel's stability region whatever the target's
+        initial heuristic (threshold 0.8, conservative) applied to its Metropolis twin (ULA,
+        SGLD, the learned kernel: MALA): a start well inside the kernel's stability region whatever the target's
         scales, from which the gradient tunes. Measured: ULA at its default step size on
         Neal's 100-d Gaussian (smallest sd 0.01) sent the population to 1e100 within 50
         iterations; a threshold of 0.5 left the tuned step 2× too large on a 4-d Gaussian
         after 200 iterations, and only halving the default step (never doubling) left it 4×
         too small on Neal's Gaussian after 625. Without a twin, or with
         ``init_step_size=False``, φ is returned unchanged."""
-        twin = transition.metropolis_twin()
-        if twin is None or not self.init_step_size:
+        twin = transition.metropolis_twin(phi, state.x.shape[1]) if self.init_step_size else None
+        if twin is None:
             return phi, 0
-        eps, n_grad = find_reasonable_step_size(model, twin, state, phi, rng, threshold=0.8,
-                                                conservative=True)
-        return transition.set_step_size(phi, eps), n_grad
+        kernel, phi_twin = twin
+        eps, n_grad = find_reasonable_step_size(model, kernel, state, phi_twin, rng,
+                                                threshold=0.8, conservative=True)
+        return transition.step_size_from_twin(phi, eps), n_grad
 
     def _metric_moves(self):
         """The preconditioner follows the gradient until the last slow window ends."""

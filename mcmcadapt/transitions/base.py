@@ -188,11 +188,17 @@ class Transition:
             "with a score estimator on the (x, y) pairs instead."
         )
 
-    def metropolis_twin(self):
-        """A Metropolis-adjusted kernel with the same proposal and φ layout, or None. An
-        unadjusted kernel has no acceptance rate; its twin's measures how far the proposal
-        is from reversible, which the adaptation uses to start from a stable step size."""
+    def metropolis_twin(self, phi, dim):
+        """``(twin, φ_twin)``: a Metropolis-adjusted kernel whose proposal at φ_twin is this
+        kernel's proposal at φ (with full-data gradients), or None. An unadjusted kernel has
+        no acceptance rate; its twin's measures how far the proposal is from reversible,
+        which the adaptation uses to start from a stable step size (mapped back by
+        :meth:`step_size_from_twin`)."""
         return None
+
+    def step_size_from_twin(self, phi, eps):
+        """Copy of φ whose proposal is the twin's at step size ``eps``."""
+        return self.set_step_size(phi, eps)
 
     # ---- moving -------------------------------------------------------------------------
     def init(self, model, X):

@@ -198,8 +198,8 @@ class ULA(_GaussianProposal):
     def _default_step_size(self, dim):
         return 0.5 * dim ** (-1.0 / 6.0)
 
-    def metropolis_twin(self):
-        return MALA(self.precond)
+    def metropolis_twin(self, phi, dim):
+        return MALA(self.precond), phi
 
 
 class SGLD(_GaussianProposal):
@@ -233,3 +233,14 @@ class SGLD(_GaussianProposal):
 
     def _default_step_size(self, dim):
         return self.step_size
+
+    def metropolis_twin(self, phi, dim):
+        """MALA with ε = √ε_WT and the same preconditioner (the identity as a unit diagonal)."""
+        phi = self._check_phi(phi, dim)
+        _, theta, _ = self._split(phi, dim)
+        if self.precond == "identity":
+            return MALA("diag"), np.concatenate([[0.5 * phi[0]], np.zeros(dim)])
+        return MALA(self.precond), np.concatenate([[0.5 * phi[0]], theta])
+
+    def step_size_from_twin(self, phi, eps):
+        return self.set_step_size(phi, positive_float(eps, "step_size") ** 2)

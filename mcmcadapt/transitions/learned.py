@@ -26,6 +26,11 @@ from ._learned_numba import learned_update, learned_vjp
 from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim, zero_hessian
 
 
+def _inverse_softplus(v):
+    """log(eᵛ − 1), the u with softplus(u) = v > 0 (v + log1p(−e⁻ᵛ) does not overflow)."""
+    return float(v + np.log1p(-np.exp(-v)))
+
+
 class Learned(Transition):
     """Learned(hidden=20, zeta=1e-5, batch_size=None, seed=0); ``seed`` fixes the random
     initial input weights of ``init_params``; ``batch_size`` evaluates the gradient at y on a
@@ -68,8 +73,41 @@ class Learned(Transition):
         w_x[:2], w_g[:2], b[:2] = 0.0, (1.0, -1.0), 0.0
         w_d = np.zeros(H)
         w_d[:2] = (s / self.zeta, -s / self.zeta)
-        b_v = np.log(np.expm1(2.0 * s))  # softplus⁻¹(2s)
+        b_v = _inverse_softplus(2.0 * s)
         return np.concatenate([w_x, w_g, b, w_d, [0.0], np.zeros(H), [b_v]])
+
+    def langevin_step(self, phi):
+        """s when φ is the Langevin update y = x + s g + √(2s) ξ that ``init_params`` builds
+        (only the two drift units and the variance bias set), else None."""
+        phi = self._check_phi(phi, None)
+        w_x, w_g, b, w_d, b_d, w_v, b_v = self._unpack(phi)
+        s = w_d[0] * self.zeta
+        langevin = (np.all(w_x[:2] == 0.0) and w_g[0] == 1.0 and w_g[1] == -1.0
+                    and np.all(b[:2] == 0.0) and w_d[1] == -w_d[0] and np.all(w_d[2:] == 0.0)
+                    and b_d == 0.0 and np.all(w_v == 0.0) and s > 0.0)
+        return float(s) if langevin else None
+
+    def metropolis_twin(self, phi, dim):
+        """MALA with a unit diagonal preconditioner and ε = √(2s) while φ is still the
+        Langevin update of step s (at the start of tuning), else None."""
+        s = self.langevin_step(phi)
+        if s is None:
+            return None
+        from .gaussian import MALA
+
+        return MALA("diag"), np.concatenate([[0.5 * np.log(2.0 * s)], np.zeros(dim)])
+
+    def step_size_from_twin(self, phi, eps):
+        """φ as the Langevin update of step s = ε²/2 (φ must be one, see
+        :meth:`langevin_step`)."""
+        if self.langevin_step(phi) is None:
+            raise InputError("step_size_from_twin needs φ in the Langevin form init_params builds.")
+        s = 0.5 * positive_float(eps, "step_size") ** 2
+        phi = np.array(phi, dtype=np.float64)
+        H = self.hidden
+        phi[3 * H:3 * H + 2] = (s / self.zeta, -s / self.zeta)
+        phi[5 * H + 1] = _inverse_softplus(2.0 * s)
+        return phi
 
     def describe(self, phi, dim=None):
         """{"step_size": ζ (the drift multiplier), "zeta", "hidden", and the named weights}."""
