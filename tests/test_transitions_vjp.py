@@ -50,6 +50,10 @@ def check_vjps(kernel, model, phi, X, noise, h=1e-5, rtol=2e-6):
     scale = max(np.abs(fd_phi).max(), 1e-8)
     np.testing.assert_allclose(dphi, fd_phi, rtol=rtol, atol=rtol * scale)
     np.testing.assert_allclose(dx, fd_x, rtol=rtol, atol=rtol * np.abs(fd_x).max())
+    # the φ-part alone (what the adaptation asks for) is the same numbers
+    dphi_only, none = kernel.proposal_vjp(model, state, phi, noise, prop, cot_y, need_x=False)
+    assert none is None
+    np.testing.assert_allclose(dphi_only, dphi, rtol=1e-13, atol=1e-13 * scale)
     if kernel.metropolis:
         rho = rng.standard_normal(n)
         dr = kernel.log_ratio_vjp(model, state, phi, noise, prop, rho)

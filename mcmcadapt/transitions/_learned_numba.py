@@ -95,12 +95,12 @@ _JIT_R = dict(_JIT, fastmath={"contract", "reassoc"})
 
 
 @njit(**_JIT_R)
-def learned_vjp(x, g, xi, u, c, w_x, w_g, b, w_d, w_v, zeta, dphi, dx, dg):
+def learned_vjp(x, g, xi, u, c, w_x, w_g, b, w_d, w_v, zeta, dphi, dx, dg, need_x):
     """Reverse mode of :func:`learned_update` for the cotangent c on the output.
 
     Writes dphi (5H + 2,) in φ's layout [w_x, w_g, b, w_d, b_d, w_v, b_v] and the adjoints of
     the network's inputs, dx (N,) (through x inside the network only; the identity path
-    x → y is the caller's) and dg (N,) (through g). ``u`` is the forward pass's variance
+    x → y is the caller's) and dg (N,) (through g), both only when ``need_x``. ``u`` is the forward pass's variance
     pre-activation; the hidden layer is recomputed block by block.
 
     Compiled with re-association allowed (``_JIT_R``) so that the sums over coordinates
@@ -150,20 +150,25 @@ def learned_vjp(x, g, xi, u, c, w_x, w_g, b, w_d, w_v, zeta, dphi, dx, dg):
             s_b = 0.0
             s_wd = 0.0
             s_wv = 0.0
+            # the input adjoints in a loop of their own, skipped when the caller needs only φ
             for k in range(m):
                 a = max(z[k], 0.0) + flog1p(e[k])
                 dz = (dd[k] * wd + du[k] * wv) * sigmoid_from(z[k], e[k])
+                z[k] = dz
                 s_wd += a * dd[k]
                 s_wv += a * du[k]
                 s_wx += dz * xs[k]
                 s_wg += dz * gs[k]
                 s_b += dz
-                ax[k] += dz * wx
-                ag[k] += dz * wg
+            if need_x:
+                for k in range(m):
+                    ax[k] += z[k] * wx
+                    ag[k] += z[k] * wg
             dphi[h] += s_wx
             dphi[H + h] += s_wg
             dphi[2 * H + h] += s_b
             dphi[3 * H + h] += s_wd
             dphi[4 * H + 1 + h] += s_wv
-        dx[lo:lo + m] = ax
-        dg[lo:lo + m] = ag
+        if need_x:
+            dx[lo:lo + m] = ax
+            dg[lo:lo + m] = ag

@@ -156,10 +156,10 @@ class Learned(Transition):
         C = np.where(live[:, None], cot_y, 0.0)
         w_x, w_g, b, w_d, _, w_v, _ = self._unpack(phi)
         dphi = np.empty(phi.size)
-        dxin = np.empty(n * d)
-        dgin = np.empty(n * d)
+        dxin = np.empty(n * d if need_x else 0)
+        dgin = np.empty(n * d if need_x else 0)
         learned_vjp(state.x.ravel(), state.grad.ravel(), noise.xi.ravel(), proposal.cache["u"],
-                    C.ravel(), w_x, w_g, b, w_d, w_v, self.zeta, dphi, dxin, dgin)
+                    C.ravel(), w_x, w_g, b, w_d, w_v, self.zeta, dphi, dxin, dgin, need_x)
         if not need_x:
             return dphi, None
         dx = cot_y + dxin.reshape(n, d)
