@@ -126,17 +126,24 @@ def test_mala_and_rwm_ratio_match_explicit_densities():
 
 
 @pytest.mark.parametrize("kernel", [HMC("dense", n_steps=6), HMC("dense", n_steps=3, jitter=True),
-                                    HMC("diag", trajectory_length=1.3)], ids=repr)
+                                    HMC("diag", trajectory_length=1.3),
+                                    HMC("dense", n_steps=4, step_spread=True),
+                                    HMC("diag", trajectory_length=1.3, step_spread=True)],
+                         ids=repr)
 def test_hmc_matches_explicit_leapfrog(kernel):
     """Textbook HMC, chain by chain: p ~ N(0, M⁻¹) as p = L⁻ᵀξ, ẋ = M p, H = -log p + ½pᵀMp."""
     model = Quartic(d=3)
     rng = np.random.default_rng(8)
     n = 5
     X = 0.6 * rng.standard_normal((n, 3))
-    eps = 0.12
+    eps0 = 0.12
     M = SPD if kernel.precond == "dense" else np.diag(np.diag(SPD))
-    phi = kernel.set_inv_mass(kernel.init_params(model, step_size=eps), M)
+    phi = kernel.set_inv_mass(kernel.init_params(model, step_size=eps0), M)
     noise = kernel.draw_noise(n, 3, rng)
+    spread = 0.5 if kernel.step_spread else 0.0
+    if kernel.step_spread:
+        phi = kernel.set_step_spread(phi, spread)
+        assert kernel.describe(phi)["step_spread"] == spread
     prop = kernel.propose(model, kernel.init(model, X), phi, noise)
     assert not prop.diverging.any()
     L = np.linalg.cholesky(M)
@@ -146,6 +153,8 @@ def test_hmc_matches_explicit_leapfrog(kernel):
         return lp[0], g[0]
 
     for i in range(n):
+        # chain i's step: log-uniform on [ε e^{−s}, ε e^{s}] by its own uniform
+        eps = eps0 * np.exp(spread * (2 * noise.spread[i] - 1)) if kernel.step_spread else eps0
         if kernel.trajectory_length is None:
             steps = int(np.ceil(2 * noise.jitter[i] * kernel.n_steps)) if kernel.jitter else kernel.n_steps
             h = eps

@@ -53,12 +53,17 @@ def preconditioned(kernel, model, eps):
         (HMC("diag", n_steps=5), 0.55),
         (HMC("dense", n_steps=4, jitter=True), 0.55),
         (HMC("dense", trajectory_length=1.5), 0.5),
+        (HMC("diag", n_steps=5, step_spread=True), 0.55),
+        (HMC("dense", trajectory_length=1.5, step_spread=True), 0.5),
     ],
     ids=repr,
 )
 def test_metropolis_kernels_leave_gaussian_invariant(kernel, eps):
     model = correlated_gaussian(3)
-    err, mcse, acc = moment_errors(kernel, model, preconditioned(kernel, model, eps), seed=11)
+    phi = preconditioned(kernel, model, eps)
+    if getattr(kernel, "step_spread", False):
+        phi = kernel.set_step_spread(phi, 1.2)  # steps from 0.3ε to 3.3ε
+    err, mcse, acc = moment_errors(kernel, model, phi, seed=11)
     assert 0.2 < acc < 0.98  # the test is informative: chains move, and not trivially
     assert np.all(np.abs(err) < 4.0 * mcse), (err / mcse)
 

@@ -77,19 +77,26 @@ def test_gaussian_proposal_vjps(cls, eps, precond):
 @pytest.mark.parametrize("precond", ["diag", "dense"])
 @pytest.mark.parametrize(
     "options",
-    [dict(n_steps=5), dict(n_steps=4, jitter=True), dict(trajectory_length=0.9)],
-    ids=["n_steps", "n_steps_jitter", "trajectory"],
+    [dict(n_steps=5), dict(n_steps=4, jitter=True), dict(trajectory_length=0.9),
+     dict(n_steps=4, jitter=True, step_spread=True),
+     dict(trajectory_length=0.9, step_spread=True)],
+    ids=["n_steps", "n_steps_jitter", "trajectory", "n_steps_spread", "trajectory_spread"],
 )
 def test_hmc_vjps(precond, options):
     model = Quartic()
     kernel = HMC(precond, **options)
     phi, X, noise = setup(kernel, model, 0.15)
+    if kernel.step_spread:
+        phi = kernel.set_step_spread(phi, 0.8)  # steps from 0.068 to 0.33
     dphi, _ = check_vjps(kernel, model, phi, X, noise)
+    log_T = -1 - kernel.step_spread
     if "trajectory_length" in options:
         # ε only sets the integer step count here (module docstring); log T carries the signal
-        assert dphi[0] == 0.0 and dphi[-1] != 0.0
+        assert dphi[0] == 0.0 and dphi[log_T] != 0.0
     else:
         assert dphi[0] != 0.0
+    if kernel.step_spread:  # s moves every chain's step (but not T/L in trajectory mode)
+        assert (dphi[-1] == 0.0) == ("trajectory_length" in options)
 
 
 def test_hmc_vjp_many_steps_and_unequal_lengths():
@@ -191,6 +198,7 @@ class _ZeroHVP:
 @pytest.mark.parametrize("kernel", [MALA("diag"), MALA("dense"), ULA("dense"), ULA("diag"),
                                     RWM("diag"), HMC("dense", n_steps=3, jitter=True),
                                     HMC("diag", n_steps=3, jitter=True),
+                                    HMC("diag", n_steps=3, step_spread=True),
                                     Learned(hidden=4, zeta=0.1)], ids=repr)
 def test_zero_hessian_proxy_skips_products_exactly(kernel):
     """The adaptation's first-order proxy (zero_hessian) gives the VJPs of an explicit
@@ -199,6 +207,8 @@ def test_zero_hessian_proxy_skips_products_exactly(kernel):
 
     model = Quartic()
     phi, X, noise = setup(kernel, model, 0.3)
+    if getattr(kernel, "step_spread", False):
+        phi = kernel.set_step_spread(phi, 0.7)
     state = kernel.init(model, X)
     prop = kernel.propose(model, state, phi, noise)
     cot = np.random.default_rng(2).standard_normal(X.shape)

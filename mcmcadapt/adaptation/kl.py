@@ -22,6 +22,7 @@ from .objective import Objective
 from .scales import metric_block
 from .stan_tools import (DualAveraging, PopulationMetric, find_reasonable_step_size,
                          mean_acceptance)
+from .step_range import StepRangeRule
 from .window import DEFAULT_TARGET, metric_kind
 
 
@@ -156,6 +157,9 @@ class KLObjective(Objective):
         if self.target_accept is None:
             self.target_accept = DEFAULT_TARGET.get(transition.name, 0.8)
         self.dual = DualAveraging(self.target_accept, *self.dual_constants)
+        self.range = StepRangeRule.for_kernel(transition, n_steps)
+        if self.range is not None:
+            return state, self.range.apply(model, transition, state, phi, rng)[0]
         eps, _ = find_reasonable_step_size(model, transition, state, phi, rng)
         self.dual.restart(eps)
         return state, transition.set_step_size(phi, eps)
@@ -230,23 +234,33 @@ class KLObjective(Objective):
     def _update_metropolis(self, model, transition, state, phi, rng):
         new_state, info = transition.step(model, state, phi, rng)
         acc = mean_acceptance(info.log_accept_ratio)
-        eps = self.dual.update(acc)
+        eps = self.dual.update(acc) if self.range is None else None
         grad, fisher = (self._probe_gradient(model, transition, state, phi, rng)
                         if self._metric_moves() else (None, np.nan))
+        if grad is not None and self.range is not None:
+            grad[self.range.owned(phi)] = 0.0
         record = {"acceptance_rate": acc, "info": info, "objective": fisher,
                   "n_bad": int(np.sum(info.diverging))}
         M = self.metric.observe(self.iteration, new_state.x) if self.metric else None
+        due = self.range is not None and self.range.due(self.iteration)
         self.iteration += 1
         if M is not None:
             phi = transition.set_inv_mass(phi, M)
+            grad, record["reset"] = None, True
+        if self.range is not None:
+            if M is not None or due:
+                phi, record["n_grad"] = self.range.apply(model, transition, new_state, phi, rng)
+                grad, record["reset"] = None, True
+            record["phi"] = phi
+            return new_state, grad, record
+        if M is not None:
             eps, record["n_grad"] = find_reasonable_step_size(model, transition, new_state, phi,
                                                               rng, step_size=eps)
             self.dual.restart(eps)
-            grad, record["reset"] = None, True
         record["phi"] = transition.set_step_size(phi, eps)
         return new_state, grad, record
 
     def finalize(self, transition, phi):
-        if not self.metropolis or self.dual.counter == 0:
+        if not self.metropolis or self.range is not None or self.dual.counter == 0:
             return phi
         return transition.set_step_size(phi, self.dual.final_step_size)

@@ -36,6 +36,7 @@ from .counting import FirstOrderModel
 from .estimators import amortised, make_estimator
 from .objective import Objective, nonfinite_chains
 from .scales import first_order_entropy, metric_block
+from .step_range import StepRangeRule
 from .stan_tools import (DualAveraging, PopulationMetric, find_reasonable_step_size,
                          mean_acceptance)
 from .window import metric_kind
@@ -60,7 +61,10 @@ class SpeedObjective(Objective):
     estimator, estimator_options :
         Score estimator for implicit proposals (name or instance), fitted on (x, y) pairs.
     init_step_size : bool
-        Start from Stan's doubling heuristic for the step size (else keep φ0's).
+        Start from Stan's doubling heuristic for the step size (else keep φ0's). An HMC
+        kernel with a step spread gets its step range from the population's local step
+        sizes instead, at the start, after each metric update and at the last iteration
+        (:mod:`.step_range`); no gradient moves log ε or the spread then.
     population_metric : bool
         Warm-start the preconditioner from the population: at the end of each of Stan's
         slow windows (``buffers``) the preconditioner is set to the regularised covariance
@@ -180,7 +184,10 @@ class SpeedObjective(Objective):
                        if kind else None)
         self.iteration = 0
         self.dual = None
-        if self.init_step_size:
+        self.range = StepRangeRule.for_kernel(transition, n_steps)
+        if self.range is not None:
+            phi, _ = self.range.apply(model, transition, state, phi, rng)
+        elif self.init_step_size:
             eps, _ = find_reasonable_step_size(model, transition, state, phi, rng,
                                                **self._heuristic)
             phi = transition.set_step_size(phi, eps)
@@ -227,8 +234,9 @@ class SpeedObjective(Objective):
         grad = None
         # in the terminal phase of a kernel without extra parameters nothing follows the
         # gradient: skip the VJPs
-        learns = (self.dual is None or self._metric_moves()
-                  or np.size(phi) > metric_block(transition, phi).stop)
+        owned = 1 + (self.range is not None)  # log ε, and s when the range rule sets them
+        learns = ((self.dual is None and self.range is None) or self._metric_moves()
+                  or np.size(phi) > metric_block(transition, phi).stop + owned - 1)
         if ok.sum() >= 2:
             speed = float(np.sum(np.minimum(lar[ok], 0.0)) / ok.sum())
             if learns:
@@ -241,6 +249,8 @@ class SpeedObjective(Objective):
                     grad[metric_block(transition, phi)] = 0.0
                 if self.dual is not None:
                     grad[0] = 0.0  # log ε: set by dual averaging below
+                if self.range is not None:
+                    grad[self.range.owned(phi)] = 0.0
             else:
                 H = float(np.mean(self._entropy_fn(phi)[0])) if self._entropy_fn else np.nan
                 grad = np.zeros(np.size(phi))
@@ -255,9 +265,16 @@ class SpeedObjective(Objective):
             phi = transition.set_step_size(phi, self.dual.update(acc))
             record["phi"] = phi
         M = self.metric.observe(self.iteration, new_state.x) if self.metric else None
+        due = self.range is not None and self.range.due(self.iteration)
         self.iteration += 1
         if M is not None:
             phi = transition.set_inv_mass(phi, M)
+        if self.range is not None and (M is not None or due):
+            if grad is not None:  # the gradient's step first, then the range on top of it
+                phi = record.get("phi", phi)
+            phi, record["n_grad"] = self.range.apply(model, transition, new_state, phi, rng)
+            grad = None
+        elif M is not None:
             eps, record["n_grad"] = find_reasonable_step_size(
                 model, transition, new_state, phi, rng, **self._heuristic)
             phi = transition.set_step_size(phi, eps)

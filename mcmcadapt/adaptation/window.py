@@ -5,7 +5,8 @@ acceptance min(1, r), and Welford pools the positions of all chains. At the end 
 slow window the metric becomes the regularised (co)variance of the window's draws, the
 step size is re-initialised by the doubling heuristic and dual averaging restarts at
 μ = log(10 ε). After the last iteration the step size is the dual-averaging mean exp(x̄).
-No gradient: φ is set directly (``record["phi"]``).
+For HMC with a step spread, the step range follows the population's local step sizes
+instead (:mod:`.step_range`). No gradient: φ is set directly (``record["phi"]``).
 """
 
 import numpy as np
@@ -14,6 +15,7 @@ from ..errors import HyperparameterError
 from .objective import Objective
 from .stan_tools import (DualAveraging, PopulationMetric, find_reasonable_step_size,
                          mean_acceptance)
+from .step_range import StepRangeRule
 
 DEFAULT_TARGET = {"hmc": 0.8, "mala": 0.574, "rwm": 0.234}
 
@@ -74,6 +76,9 @@ class WindowAdaptation(Objective):
         self.metric = (PopulationMetric(n_steps, state.x.shape[1], kind, self.buffers)
                        if kind else None)
         self.iteration = 0
+        self.range = StepRangeRule.for_kernel(transition, n_steps)
+        if self.range is not None:
+            return state, self.range.apply(model, transition, state, phi, rng)[0]
         eps, _ = find_reasonable_step_size(model, transition, state, phi, rng)
         self.dual.restart(eps)
         return state, transition.set_step_size(phi, eps)
@@ -82,16 +87,21 @@ class WindowAdaptation(Objective):
         it = self.iteration
         new_state, info = transition.step(model, state, phi, rng)
         acc = mean_acceptance(info.log_accept_ratio)
-        eps = self.dual.update(acc)
+        eps = self.dual.update(acc) if self.range is None else None
         extra = 0
         M = self.metric.observe(it, new_state.x) if self.metric is not None else None
         if M is not None:
             phi = transition.set_inv_mass(phi, M)
-            eps, extra = find_reasonable_step_size(model, transition, new_state, phi, rng,
-                                                   step_size=eps)
-            self.dual.restart(eps)
+        if self.range is not None:
+            if M is not None or self.range.due(it):
+                phi, extra = self.range.apply(model, transition, new_state, phi, rng)
+        else:
+            if M is not None:
+                eps, extra = find_reasonable_step_size(model, transition, new_state, phi, rng,
+                                                       step_size=eps)
+                self.dual.restart(eps)
+            phi = transition.set_step_size(phi, eps)
         self.iteration += 1
-        phi = transition.set_step_size(phi, eps)
         record = {"objective": np.nan, "acceptance_rate": acc, "info": info, "phi": phi,
                   "n_grad": extra}
         return new_state, None, record

@@ -176,11 +176,25 @@ def _sampler_checks(idata, ebfmi_min, warnings):
     diverging = _sample_stat(idata, "sample_stats", "diverging")
     divergences = None if diverging is None else int(np.count_nonzero(diverging))
     if divergences:
-        warnings.append(DiagnosticWarning(
-            "divergences",
-            f"{divergences} divergent transitions of {diverging.size}: the sampler failed to "
-            "integrate some trajectories, so the draws may miss regions of high curvature. "
-            "Reduce the step size (a higher target acceptance) or reparameterise."))
+        step = _sample_stat(idata, "sample_stats", "step_size")
+        if step is not None and step.shape == diverging.shape and np.ptp(step) > 0:
+            # a step range (HMC with step_spread): its largest steps are meant to fail where
+            # the target is narrowest; divergences at its small steps are the warning sign
+            small = step <= np.median(step)
+            n_small = int(np.count_nonzero(diverging & small))
+            message = (
+                f"{divergences} divergent transitions of {diverging.size}, {n_small} of them "
+                "at steps in the lower half of the step range. The range's large steps are "
+                "expected to diverge where the target is narrowest (they are rejected, and "
+                "its small steps cover those regions); divergences at small steps mean the "
+                "draws may miss regions of high curvature even so.")
+        else:
+            message = (
+                f"{divergences} divergent transitions of {diverging.size}: the sampler failed "
+                "to integrate some trajectories, so the draws may miss regions of high "
+                "curvature. Reduce the step size (a higher target acceptance) or "
+                "reparameterise.")
+        warnings.append(DiagnosticWarning("divergences", message))
     acc = _sample_stat(idata, "sample_stats", "acceptance_rate")
     energy = _sample_stat(idata, "sample_stats", "energy")
     ebfmi = None

@@ -77,7 +77,8 @@ def _sample(model, result, chains, draws, seed, progress):
              "diverging": np.zeros((chains, draws), dtype=bool),
              "lp": np.empty((chains, draws)),
              "n_grad": np.zeros((chains, draws), dtype=np.int64),
-             "energy": np.empty((chains, draws))}
+             "energy": np.empty((chains, draws)),
+             "step_size": np.full((chains, draws), transition.describe(phi)["step_size"])}
     has_energy = False
     done = 0
     interrupted = False
@@ -94,6 +95,8 @@ def _sample(model, result, chains, draws, seed, progress):
             if getattr(info, "energy", None) is not None:
                 stats["energy"][:, t] = info.energy
                 has_energy = True
+            if getattr(info, "step_size", None) is not None:
+                stats["step_size"][:, t] = info.step_size
             done = t + 1
             bar.update(done, acc=float(np.mean(info.acceptance_rate)))
     except KeyboardInterrupt:
@@ -106,6 +109,5 @@ def _sample(model, result, chains, draws, seed, progress):
     if not has_energy:
         del stats["energy"]
     stats = {k: v[:, :done] for k, v in stats.items()}
-    stats["step_size"] = np.full((chains, done), transition.describe(phi)["step_size"])
     return build_datatree(model, result, x[:, :done], stats, n_grad_sampling=counting.n_grad,
                           interrupted=interrupted, seed=seed, error=error)

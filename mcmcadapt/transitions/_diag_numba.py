@@ -34,14 +34,15 @@ def row_weighted_colsums(r, A, B, C):
 
 
 @njit(**_JIT)
-def leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar):
+def leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar, glog_rows):
     """L-gradient (d,) of the reverse pass through stored leapfrog trajectories with a
     diagonal factor F (d,) and the forces held fixed (so the position adjoint xbar stays
     constant), for the chains ``rows`` (int array) only; see ``HMC._backward``.
 
     hs (K, n): step of leapfrog k per chain (0 once a chain has stopped); gs (K+1, n, d):
     gradients at x_0..x_K; vhs (K, n, d): half-step momenta; xbar, vbar (n, d): adjoints of
-    the final position and momentum."""
+    the final position and momentum. glog_rows (n,) receives each listed chain's share
+    ⟨Gᵢ, F⟩ of ⟨G, F⟩, its derivative with respect to the log of its own step size."""
     K = hs.shape[0]
     d = F.shape[0]
     G = np.zeros(d)
@@ -49,18 +50,26 @@ def leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar):
     for i in rows:
         for j in range(d):
             vb[j] = vbar[i, j]
+        gl = 0.0
         for k in range(K, 0, -1):
             hk = hs[k - 1, i]
             coef = 0.5 * (hk + (hs[k, i] if k < K else 0.0))  # kick at x_k
             if coef > 0.0:
                 for j in range(d):
-                    G[j] += coef * gs[k, i, j] * vb[j]
+                    t = coef * gs[k, i, j] * vb[j]
+                    G[j] += t
+                    gl += t * F[j]
             if hk != 0.0:  # drift x_k = x_{k-1} + h L v_{k-1/2}
                 for j in range(d):
                     xb = hk * xbar[i, j]
                     vb[j] += xb * F[j]
-                    G[j] += xb * vhs[k - 1, i, j]
+                    t = xb * vhs[k - 1, i, j]
+                    G[j] += t
+                    gl += t * F[j]
         coef = 0.5 * hs[0, i]
         for j in range(d):
-            G[j] += coef * gs[0, i, j] * vb[j]
+            t = coef * gs[0, i, j] * vb[j]
+            G[j] += t
+            gl += t * F[j]
+        glog_rows[i] = gl
     return G

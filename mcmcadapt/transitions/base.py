@@ -41,19 +41,22 @@ class Noise:
     ``xi`` (n, d) standard normal (proposal noise / HMC momentum); ``log_u`` (n,) log-uniforms
     for the accept test (Metropolis kernels, else None); ``jitter`` (n,) uniforms on (0, 1]
     (jittered HMC, else None); ``batch_seed`` int seeding the minibatch draw (minibatch
-    kernels, else None)."""
+    kernels, else None); ``spread`` (n,) uniforms on [0, 1) placing each chain's step in
+    its range (HMC with a step spread, else None)."""
 
     xi: np.ndarray
     log_u: np.ndarray | None = None
     jitter: np.ndarray | None = None
     batch_seed: int | None = None
+    spread: np.ndarray | None = None
 
 
 @dataclass
 class Proposal:
     """One proposal per chain. ``log_accept_ratio`` is 0 for unadjusted kernels and -inf for
     diverging chains; ``energy``/``energy_x`` are the Hamiltonians at the proposal / current
-    point (HMC only, else None); ``cache`` holds the intermediates the VJPs need."""
+    point (HMC only, else None); ``step_size`` (n,) each chain's step when they differ (HMC
+    with a step spread, else None); ``cache`` holds the intermediates the VJPs need."""
 
     y: np.ndarray
     logp_y: np.ndarray
@@ -63,12 +66,14 @@ class Proposal:
     diverging: np.ndarray
     energy: np.ndarray | None = None
     energy_x: np.ndarray | None = None
+    step_size: np.ndarray | None = None
     cache: dict = field(default_factory=dict)
 
 
 @dataclass
 class Info:
-    """Per-chain statistics of one step (all (n,) arrays; ``energy`` None unless HMC)."""
+    """Per-chain statistics of one step (all (n,) arrays; ``energy`` None unless HMC,
+    ``step_size`` None unless the chains' steps differ)."""
 
     acceptance_rate: np.ndarray
     accepted: np.ndarray
@@ -76,6 +81,7 @@ class Info:
     energy: np.ndarray | None
     n_grad: np.ndarray
     log_accept_ratio: np.ndarray
+    step_size: np.ndarray | None = None
 
 
 def model_dim(model):
@@ -164,6 +170,7 @@ class Transition:
     metropolis = False
     batch_size = None
     _jittered = False
+    _spread = False
 
     # ---- parameters ---------------------------------------------------------------------
     def n_params(self, dim):
@@ -224,7 +231,8 @@ class Transition:
         log_u = np.log(rng.random(n)) if self.metropolis else None
         jitter = 1.0 - rng.random(n) if self._jittered else None
         batch_seed = int(rng.integers(2**63 - 1)) if self.batch_size is not None else None
-        return Noise(xi=xi, log_u=log_u, jitter=jitter, batch_seed=batch_seed)
+        spread = rng.random(n) if self._spread else None
+        return Noise(xi=xi, log_u=log_u, jitter=jitter, batch_seed=batch_seed, spread=spread)
 
     def accept(self, state, proposal, noise):
         """Metropolis test with the noise's uniforms (unadjusted: accept unless diverging)."""
@@ -252,6 +260,7 @@ class Transition:
             energy=energy,
             n_grad=proposal.n_grad.copy(),
             log_accept_ratio=logr.copy(),
+            step_size=proposal.step_size,
         )
         return new, info
 
@@ -313,6 +322,7 @@ class Transition:
         needs = {
             "log_u": self.metropolis,
             "jitter": self._jittered,
+            "spread": self._spread,
         }
         for key, needed in needs.items():
             val = getattr(noise, key)

@@ -14,6 +14,15 @@ Integration time per chain (u ~ U(0, 1] from the noise when ``jitter``):
   Tᵢ and y is differentiable in log T. ε enters only through the integer Lᵢ, so ∂/∂log ε is
   zero in this mode: adapt ε by acceptance (dual averaging), T and M by gradient.
 
+``step_spread`` (φ gains a last entry s, initially 0): each chain's step is ε·e^{s·w} with
+w ~ U(−1, 1) drawn afresh per proposal, i.e. log-uniform on [ε e^{−s}, ε e^{s}]. Every step size
+is a reversible kernel of its own, so the mixture leaves the target invariant; targets whose
+local scale varies by orders of magnitude (funnels, centred hierarchical models) need small
+steps in their narrow regions and large ones elsewhere. The adaptation sets ε and s from the
+population's local step sizes (:func:`mcmcadapt.adaptation.stan_tools.step_range`). The
+largest steps of the range may diverge in the narrowest regions: they are rejected, and
+counted as divergences.
+
 A chain diverges, and stops integrating, when its energy error H(x, v) − H(x₀, ξ) exceeds
 ``max_energy_error`` or turns non-finite at any leapfrog step (see :mod:`.base` for what a
 diverging chain proposes). ``n_grad`` counts the leapfrog gradient evaluations actually made.
@@ -37,18 +46,21 @@ def _sqnorm(V):
 
 
 class HMC(PreconditionedTransition):
-    """HMC(precond="diag"|"dense", n_steps=10 | trajectory_length=T, jitter=None).
+    """HMC(precond="diag"|"dense", n_steps=10 | trajectory_length=T, jitter=None,
+    step_spread=False).
 
     Give at most one of ``n_steps`` (fixed number of leapfrog steps; default 10) and
     ``trajectory_length`` (initial integration time T, tuned as log T in φ). ``jitter``
     defaults to True in trajectory mode and False in n_steps mode. ``max_steps`` caps the
-    leapfrog steps of one proposal in trajectory mode. Default initial ε = d^(-1/4)."""
+    leapfrog steps of one proposal in trajectory mode. ``step_spread``: per-chain random
+    step sizes, log-uniform on [ε e^{−s}, ε e^{s}] with s the last entry of φ (see the
+    module docstring). Default initial ε = d^(-1/4)."""
 
     name = "hmc"
     metropolis = True
 
     def __init__(self, precond="diag", n_steps=None, trajectory_length=None, jitter=None,
-                 max_steps=1024, max_energy_error=1000.0):
+                 max_steps=1024, max_energy_error=1000.0, step_spread=False):
         super().__init__(precond)
         if n_steps is not None and trajectory_length is not None:
             raise HyperparameterError(
@@ -69,30 +81,41 @@ class HMC(PreconditionedTransition):
             raise HyperparameterError(f"max_steps must be a positive integer; got {max_steps!r}.")
         self.max_steps = int(max_steps)
         self.max_energy_error = positive_float(max_energy_error, "max_energy_error")
-        self._n_extra = 0 if self.trajectory_length is None else 1
+        if not isinstance(step_spread, (bool, np.bool_)):
+            raise HyperparameterError(
+                f"step_spread must be True or False (the spread itself is in φ); got {step_spread!r}.")
+        self.step_spread = bool(step_spread)
+        self._n_extra = (self.trajectory_length is not None) + self.step_spread
         self._jittered = self.jitter
+        self._spread = self.step_spread
 
     def __repr__(self):
         mode = (f"n_steps={self.n_steps}" if self.trajectory_length is None
                 else f"trajectory_length={self.trajectory_length!r}")
-        return f"HMC(precond={self.precond!r}, {mode}, jitter={self.jitter})"
+        spread = ", step_spread=True" if self.step_spread else ""
+        return f"HMC(precond={self.precond!r}, {mode}, jitter={self.jitter}{spread})"
 
     def _default_step_size(self, dim):
         return dim ** (-0.25)
 
     def _extra_init(self, dim):
-        if self.trajectory_length is None:
-            return np.zeros(0)
-        return np.array([np.log(self.trajectory_length)])
+        log_T = [] if self.trajectory_length is None else [np.log(self.trajectory_length)]
+        return np.array(log_T + [0.0] * self.step_spread)
+
+    def _log_T(self, phi):
+        return phi[-1 - self.step_spread]
 
     def describe(self, phi, dim=None):
-        """{"step_size", "inv_mass_diag" | "inv_mass", "n_steps" | "trajectory_length", "jitter"}."""
+        """{"step_size", "inv_mass_diag" | "inv_mass", "n_steps" | "trajectory_length",
+        "jitter", and "step_spread" (s) when the kernel has one}."""
         out = super().describe(phi, dim)
         if self.trajectory_length is None:
             out["n_steps"] = self.n_steps
         else:
-            out["trajectory_length"] = float(np.exp(phi[-1]))
+            out["trajectory_length"] = float(np.exp(self._log_T(phi)))
         out["jitter"] = self.jitter
+        if self.step_spread:
+            out["step_spread"] = float(abs(phi[-1]))
         return out
 
     def set_step_size(self, phi, eps, dim=None):
@@ -100,19 +123,38 @@ class HMC(PreconditionedTransition):
         most the longest trajectory (2T with jitter): a longer step is one step of the
         trajectory's length, so step-size controllers would otherwise drift without end."""
         if self.trajectory_length is not None:
-            longest = np.exp(np.asarray(phi, dtype=np.float64)[-1]) * (2.0 if self.jitter else 1.0)
+            log_T = self._log_T(np.asarray(phi, dtype=np.float64))
+            longest = np.exp(log_T) * (2.0 if self.jitter else 1.0)
             eps = min(positive_float(eps, "step_size"), float(longest))
         return super().set_step_size(phi, eps, dim)
+
+    def set_step_spread(self, phi, spread, dim=None):
+        """Copy of φ with the step spread s ≥ 0 replaced (kernels built with step_spread)."""
+        if not self.step_spread:
+            raise HyperparameterError(f"{self!r} has no step spread; build it with step_spread=True.")
+        spread = float(spread)
+        if not (np.isfinite(spread) and spread >= 0.0):
+            raise HyperparameterError(f"the step spread must be finite and >= 0; got {spread!r}.")
+        phi = self._check_phi(phi, self._dim_from_phi(phi, dim)).copy()
+        phi[-1] = spread
+        return phi
+
+    def _log_multipliers(self, phi, noise, n):
+        """w (n,) in [−1, 1] with each chain's step ε·e^{s·w} (zeros without a spread)."""
+        return 2.0 * noise.spread - 1.0 if self.step_spread else np.zeros(n)
 
     def _schedule(self, phi, noise, n):
         """Per-chain number of steps (n,) int and step size h (n,)."""
         eps = np.exp(phi[0])
+        if self.step_spread:
+            eps = eps * np.exp(phi[-1] * self._log_multipliers(phi, noise, n))
+        eps = np.broadcast_to(eps, (n,)).astype(np.float64)
         u = noise.jitter if self.jitter else np.ones(n)
         if self.trajectory_length is None:
             steps = np.full(n, self.n_steps) if not self.jitter else np.clip(
                 np.ceil(2.0 * u * self.n_steps), 1, 2 * self.n_steps)
-            return steps.astype(np.int64), np.full(n, eps)
-        T = np.exp(phi[-1]) * (2.0 * u if self.jitter else u)
+            return steps.astype(np.int64), eps
+        T = np.exp(self._log_T(phi)) * (2.0 * u if self.jitter else u)
         steps = np.clip(np.ceil(T / eps), 1, self.max_steps).astype(np.int64)
         return steps, T / steps
 
@@ -124,6 +166,7 @@ class HMC(PreconditionedTransition):
         _, theta, _ = self._split(phi, d)
         F = self._pre(d).factor(theta)
         steps, h = self._schedule(phi, noise, n)
+        h_chain = h.copy() if self.step_spread else None
         K = int(steps.max())
         hs = np.where(np.arange(K)[:, None] < steps[None, :], h[None, :], 0.0)  # (K, n)
         xs = np.empty((K + 1, n, d))
@@ -167,8 +210,9 @@ class HMC(PreconditionedTransition):
             v[div] = 0.0
         return Proposal(
             y=y, logp_y=lp, grad_y=g_y, log_accept_ratio=logr, n_grad=n_grad, diverging=div,
-            energy=energy, energy_x=H0,
-            cache={"xs": xs, "gs": gs, "vhs": vhs, "hs": hs, "v": v},
+            energy=energy, energy_x=H0, step_size=h_chain,
+            cache={"xs": xs, "gs": gs, "vhs": vhs, "hs": hs, "v": v,
+                   "w": self._log_multipliers(phi, noise, n)},
         )
 
     def _backward(self, model, phi, d, proposal, xbar, vbar, need_x, active=None):
@@ -183,45 +227,59 @@ class HMC(PreconditionedTransition):
         _, theta, _ = self._split(phi, d)
         F = pre.factor(theta)
         curved = not zero_hessian(model)
+        n = hs.shape[1]
+        glog_rows = np.zeros(n)  # each chain's ∂/∂log h, for the step spread
         if not curved and pre.kind != "dense":
             rows = np.flatnonzero(live if active is None else live & active)
-            G = leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar)
-            return self._dphi(pre, F, G), (xbar.copy() if need_x else None)
+            G = leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar, glog_rows)
+            return (self._dphi(pre, F, G, glog_rows, c["w"]),
+                    (xbar.copy() if need_x else None))
+        per_chain = self.step_spread and self.trajectory_length is None
         G = 0.0
         xbar = xbar.copy()
         vbar = vbar.copy()
+
+        def accumulate(G, A, B):
+            if per_chain:  # ⟨aᵢbᵢᵀ, L⟩ = aᵢ·(L bᵢ)
+                glog_rows[:] += np.einsum("ij,ij->i", A, L_rows(F, B))
+            return G + pre.outer(A, B)
+
         for k in range(K, 0, -1):
             coef = 0.5 * (hs[k - 1] + (hs[k] if k < K else 0.0))  # kick at x_k
             rows = (coef > 0) & live
             if rows.any():
-                G = G + pre.outer(coef[:, None] * gs[k], vbar)
+                G = accumulate(G, coef[:, None] * gs[k], vbar)
                 if curved:
                     xbar += coef[:, None] * hvp_rows(model, xs[k], L_rows(F, vbar), rows)
             hk = hs[k - 1][:, None]  # drift x_k = x_{k-1} + h L v_{k-1/2}
             vbar += hk * LT_rows(F, xbar)
-            G = G + pre.outer(hk * xbar, vhs[k - 1])
+            G = accumulate(G, hk * xbar, vhs[k - 1])
         coef = 0.5 * hs[0]
-        G = G + pre.outer(coef[:, None] * gs[0], vbar)
+        G = accumulate(G, coef[:, None] * gs[0], vbar)
         dx = None
         if need_x:
             dx = xbar.copy()
             if curved:
                 dx += coef[:, None] * hvp_rows(model, xs[0], L_rows(F, vbar), (coef > 0) & live)
-        return self._dphi(pre, F, G), dx
+        return self._dphi(pre, F, G, glog_rows, c["w"]), dx
 
-    def _dphi(self, pre, F, G):
+    def _dphi(self, pre, F, G, glog_rows, w):
         """φ-gradient from the accumulated L-gradient G.
 
         The trajectory depends on (h, L) only through the products hL (drifts) and hLᵀ
         (kicks), so by Euler's theorem Σ ∂/∂log h = ⟨G, L⟩ (Frobenius; L vanishes where G
-        is not accumulated): no separate pass over the trajectory."""
+        is not accumulated): no separate pass over the trajectory. With a step spread,
+        chain i's step is h_i = ε e^{s wᵢ}, so ∂/∂s = Σᵢ wᵢ ⟨Gᵢ, L⟩ from the per-chain shares
+        ``glog_rows`` (in trajectory mode h_i = T_i/L_i does not depend on s)."""
         glog = float(np.vdot(G, F))
         dstep = np.zeros(1)
         if self.trajectory_length is None:
             dstep[0] = glog  # h = ε
-            extra = np.zeros(0)
+            extra = []
         else:
-            extra = np.array([glog])  # h = T_i / L_i ∝ T with L_i fixed
+            extra = [glog]  # h = T_i / L_i ∝ T with L_i fixed
+        if self.step_spread:
+            extra.append(0.0 if self.trajectory_length is not None else float(glog_rows @ w))
         return np.concatenate([dstep, pre.grad(F, G), extra])
 
     def _setup(self, model, state, phi, noise, proposal):
