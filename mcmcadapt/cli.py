@@ -9,6 +9,7 @@
 import argparse
 import difflib
 import importlib.util
+import json
 import pathlib
 import sys
 import time
@@ -145,7 +146,8 @@ def _tune_and_sample(model, args, objective, seed, label):
     _say(f"[{label}] tuning {args.kernel} by '{objective}': {args.tune_chains} chains x "
          f"{args.steps} steps ...")
     result = tune(model, kernel=args.kernel, objective=objective, estimator=args.estimator,
-                  chains=args.tune_chains, steps=args.steps, seed=seed, progress=args.progress)
+                  chains=args.tune_chains, steps=args.steps, seed=seed, progress=args.progress,
+                  kernel_options=dict(args.kernel_options or []))
     t1 = time.perf_counter()
     note = " (interrupted: sampling with the parameters tuned so far)" if result.interrupted else ""
     _say(f"[{label}] tuned in {t1 - t0:.1f} s{note}; sampling {args.chains} chains x "
@@ -252,6 +254,19 @@ def _positive_int(text):
     return value
 
 
+def _kernel_option(text):
+    """KEY=VALUE, the value read as JSON (true, 16, 0.5, "diag") or else taken as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE (e.g. step_spread=true or n_steps=16), got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key.strip(), parsed
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="mcmcadapt",
@@ -269,6 +284,10 @@ def build_parser():
                    help=f"built-in name or file.py:function (default {DEFAULT_MODEL})")
     r.add_argument("--kernel", help="rwm, mala, ula, hmc, sgld, learned (default "
                    f"{RUN_DEFAULTS['kernel']})")
+    r.add_argument("--kernel-option", dest="kernel_options", action="append",
+                   type=_kernel_option, default=None, metavar="KEY=VALUE",
+                   help="a kernel constructor option, repeatable (e.g. --kernel hmc "
+                        "--kernel-option step_spread=true --kernel-option n_steps=16)")
     r.add_argument("--objective", help="speed, kl or window (default "
                    f"{RUN_DEFAULTS['objective']})")
     r.add_argument("--estimator", help="score estimator for the entropy gradient (default "

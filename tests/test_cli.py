@@ -1,6 +1,7 @@
 """The `mcmcadapt` command line: parsing, model resolution and its errors, an end-to-end run
 into a temporary folder, Ctrl-C during sampling, and re-rendering the report from idata.nc."""
 
+import json
 import re
 import textwrap
 
@@ -56,8 +57,26 @@ def test_run_defaults_and_options():
     assert args.out == "o" and args.baseline and args.progress is False
 
 
+def test_kernel_options_from_the_command_line(tmp_path, capsys):
+    args = build_parser().parse_args(
+        ["run", "--kernel-option", "step_spread=true", "--kernel-option", "n_steps=16",
+         "--kernel-option", "precond=dense", "--kernel-option", "zeta=1e-3"])
+    assert dict(args.kernel_options) == {"step_spread": True, "n_steps": 16,
+                                         "precond": "dense", "zeta": 0.001}
+    code = main(["run", "gaussian", *SMALL, "--kernel", "hmc", "--kernel-option",
+                 "step_spread=true", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    params = json.loads(load_idata(tmp_path / "idata.nc").attrs["params"])
+    assert "step_spread" in params
+    # an option the kernel does not have is named, with the ones it has
+    code = main(["run", "gaussian", *SMALL, "--kernel", "mala", "--kernel-option",
+                 "step_spread=true", "--out", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no option 'step_spread'" in err and "precond" in err
+
+
 @pytest.mark.parametrize("bad", [["run", "--chains", "0"], ["run", "--draws", "x"], [],
-                                 ["frobnicate"]])
+                                 ["frobnicate"], ["run", "--kernel-option", "step_spread"]])
 def test_bad_arguments_exit_with_usage(bad, capsys):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(bad)
