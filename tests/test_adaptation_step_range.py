@@ -59,6 +59,13 @@ def test_step_range_spans_the_quantiles_and_the_margin():
     assert np.log(d["step_size"]) + d["step_spread"] == pytest.approx(hi)
 
 
+def test_step_spread_needs_the_n_steps_mode():
+    with pytest.raises(HyperparameterError, match="n_steps mode"):
+        HMC("diag", trajectory_length=1.0, step_spread=True)
+    with pytest.raises(HyperparameterError, match="True or False"):
+        HMC("diag", step_spread=0.5)
+
+
 def test_step_range_needs_a_spread_kernel():
     model = gaussian(np.zeros(2), np.eye(2))
     kernel = HMC("diag", n_steps=3)

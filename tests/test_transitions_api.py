@@ -127,8 +127,7 @@ def test_mala_and_rwm_ratio_match_explicit_densities():
 
 @pytest.mark.parametrize("kernel", [HMC("dense", n_steps=6), HMC("dense", n_steps=3, jitter=True),
                                     HMC("diag", trajectory_length=1.3),
-                                    HMC("dense", n_steps=4, step_spread=True),
-                                    HMC("diag", trajectory_length=1.3, step_spread=True)],
+                                    HMC("dense", n_steps=4, step_spread=True)],
                          ids=repr)
 def test_hmc_matches_explicit_leapfrog(kernel):
     """Textbook HMC, chain by chain: p ~ N(0, M⁻¹) as p = L⁻ᵀξ, ẋ = M p, H = -log p + ½pᵀMp."""

@@ -54,7 +54,7 @@ def preconditioned(kernel, model, eps):
         (HMC("dense", n_steps=4, jitter=True), 0.55),
         (HMC("dense", trajectory_length=1.5), 0.5),
         (HMC("diag", n_steps=5, step_spread=True), 0.55),
-        (HMC("dense", trajectory_length=1.5, step_spread=True), 0.5),
+        (HMC("dense", n_steps=4, jitter=True, step_spread=True), 0.5),
     ],
     ids=repr,
 )

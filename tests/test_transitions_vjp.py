@@ -78,9 +78,8 @@ def test_gaussian_proposal_vjps(cls, eps, precond):
 @pytest.mark.parametrize(
     "options",
     [dict(n_steps=5), dict(n_steps=4, jitter=True), dict(trajectory_length=0.9),
-     dict(n_steps=4, jitter=True, step_spread=True),
-     dict(trajectory_length=0.9, step_spread=True)],
-    ids=["n_steps", "n_steps_jitter", "trajectory", "n_steps_spread", "trajectory_spread"],
+     dict(n_steps=4, jitter=True, step_spread=True)],
+    ids=["n_steps", "n_steps_jitter", "trajectory", "n_steps_spread"],
 )
 def test_hmc_vjps(precond, options):
     model = Quartic()
@@ -89,14 +88,13 @@ def test_hmc_vjps(precond, options):
     if kernel.step_spread:
         phi = kernel.set_step_spread(phi, 0.8)  # steps from 0.068 to 0.33
     dphi, _ = check_vjps(kernel, model, phi, X, noise)
-    log_T = -1 - kernel.step_spread
     if "trajectory_length" in options:
         # ε only sets the integer step count here (module docstring); log T carries the signal
-        assert dphi[0] == 0.0 and dphi[log_T] != 0.0
+        assert dphi[0] == 0.0 and dphi[-1] != 0.0
     else:
         assert dphi[0] != 0.0
-    if kernel.step_spread:  # s moves every chain's step (but not T/L in trajectory mode)
-        assert (dphi[-1] == 0.0) == ("trajectory_length" in options)
+    if kernel.step_spread:  # s moves every chain's step
+        assert dphi[-1] != 0.0
 
 
 def test_hmc_vjp_many_steps_and_unequal_lengths():

@@ -52,12 +52,6 @@ def local_step_sizes(model, transition, state, phi, rng, accept=0.8, n_momenta=3
     eps = transition.describe(phi)["step_size"]
     lo_log = np.log(eps) + octaves[0] * LN2
     hi_log = np.log(eps) + octaves[1] * LN2
-    if transition.trajectory_length is not None:
-        # beyond the longest trajectory a step is one step of the trajectory's length
-        described = transition.describe(phi)
-        longest = described["trajectory_length"] * (2.0 if transition.jitter else 1.0)
-        hi_log = min(hi_log, float(np.log(longest)))
-        lo_log = min(lo_log, hi_log - 1.0)
     centre, half = 0.5 * (lo_log + hi_log), 0.5 * (hi_log - lo_log)
     trial = transition.set_step_spread(transition.set_step_size(phi, np.exp(centre)), half)
     noises = [transition.draw_noise(n, d, rng) for _ in range(n_momenta)]

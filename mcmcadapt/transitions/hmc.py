@@ -14,12 +14,13 @@ Integration time per chain (u ~ U(0, 1] from the noise when ``jitter``):
   Tᵢ and y is differentiable in log T. ε enters only through the integer Lᵢ, so ∂/∂log ε is
   zero in this mode: adapt ε by acceptance (dual averaging), T and M by gradient.
 
-``step_spread`` (φ gains a last entry s, initially 0): each chain's step is ε·e^{s·w} with
-w ~ U(−1, 1) drawn afresh per proposal, i.e. log-uniform on [ε e^{−s}, ε e^{s}]. Every step size
-is a reversible kernel of its own, so the mixture leaves the target invariant; targets whose
+``step_spread`` (n_steps mode only; φ gains a last entry s, initially 0): each chain's step
+is ε·e^{s·w} with w ~ U(−1, 1) drawn afresh per proposal, i.e. log-uniform on
+[ε e^{−s}, ε e^{s}], and the integration time scales with it. Every step size is a
+reversible kernel of its own, so the mixture leaves the target invariant; targets whose
 local scale varies by orders of magnitude (funnels, centred hierarchical models) need small
 steps in their narrow regions and large ones elsewhere. The adaptation sets ε and s from the
-population's local step sizes (:func:`mcmcadapt.adaptation.stan_tools.step_range`). The
+population's local step sizes (:func:`mcmcadapt.adaptation.step_range.step_range`). The
 largest steps of the range may diverge in the narrowest regions: they are rejected, and
 counted as divergences.
 
@@ -52,9 +53,9 @@ class HMC(PreconditionedTransition):
     Give at most one of ``n_steps`` (fixed number of leapfrog steps; default 10) and
     ``trajectory_length`` (initial integration time T, tuned as log T in φ). ``jitter``
     defaults to True in trajectory mode and False in n_steps mode. ``max_steps`` caps the
-    leapfrog steps of one proposal in trajectory mode. ``step_spread``: per-chain random
-    step sizes, log-uniform on [ε e^{−s}, ε e^{s}] with s the last entry of φ (see the
-    module docstring). Default initial ε = d^(-1/4)."""
+    leapfrog steps of one proposal in trajectory mode. ``step_spread`` (n_steps mode):
+    per-chain random step sizes, log-uniform on [ε e^{−s}, ε e^{s}] with s the last entry of
+    φ (see the module docstring). Default initial ε = d^(-1/4)."""
 
     name = "hmc"
     metropolis = True
@@ -84,6 +85,13 @@ class HMC(PreconditionedTransition):
         if not isinstance(step_spread, (bool, np.bool_)):
             raise HyperparameterError(
                 f"step_spread must be True or False (the spread itself is in φ); got {step_spread!r}.")
+        if step_spread and trajectory_length is not None:
+            # with a fixed integration time a small step only adds leapfrog steps (up to
+            # max_steps in the narrow regions); with n_steps it shortens the trajectory too,
+            # which is what the narrow regions need. Measured: speed-tuned T collapsed 1 → 0.15
+            raise HyperparameterError(
+                "step_spread needs the n_steps mode (a step range scales the integration "
+                "time with the step); drop trajectory_length.")
         self.step_spread = bool(step_spread)
         self._n_extra = (self.trajectory_length is not None) + self.step_spread
         self._jittered = self.jitter
@@ -99,11 +107,9 @@ class HMC(PreconditionedTransition):
         return dim ** (-0.25)
 
     def _extra_init(self, dim):
-        log_T = [] if self.trajectory_length is None else [np.log(self.trajectory_length)]
-        return np.array(log_T + [0.0] * self.step_spread)
-
-    def _log_T(self, phi):
-        return phi[-1 - self.step_spread]
+        if self.trajectory_length is not None:
+            return np.array([np.log(self.trajectory_length)])
+        return np.zeros(int(self.step_spread))
 
     def describe(self, phi, dim=None):
         """{"step_size", "inv_mass_diag" | "inv_mass", "n_steps" | "trajectory_length",
@@ -112,7 +118,7 @@ class HMC(PreconditionedTransition):
         if self.trajectory_length is None:
             out["n_steps"] = self.n_steps
         else:
-            out["trajectory_length"] = float(np.exp(self._log_T(phi)))
+            out["trajectory_length"] = float(np.exp(phi[-1]))
         out["jitter"] = self.jitter
         if self.step_spread:
             out["step_spread"] = float(abs(phi[-1]))
@@ -123,8 +129,7 @@ class HMC(PreconditionedTransition):
         most the longest trajectory (2T with jitter): a longer step is one step of the
         trajectory's length, so step-size controllers would otherwise drift without end."""
         if self.trajectory_length is not None:
-            log_T = self._log_T(np.asarray(phi, dtype=np.float64))
-            longest = np.exp(log_T) * (2.0 if self.jitter else 1.0)
+            longest = np.exp(np.asarray(phi, dtype=np.float64)[-1]) * (2.0 if self.jitter else 1.0)
             eps = min(positive_float(eps, "step_size"), float(longest))
         return super().set_step_size(phi, eps, dim)
 
@@ -154,7 +159,7 @@ class HMC(PreconditionedTransition):
             steps = np.full(n, self.n_steps) if not self.jitter else np.clip(
                 np.ceil(2.0 * u * self.n_steps), 1, 2 * self.n_steps)
             return steps.astype(np.int64), eps
-        T = np.exp(self._log_T(phi)) * (2.0 * u if self.jitter else u)
+        T = np.exp(phi[-1]) * (2.0 * u if self.jitter else u)
         steps = np.clip(np.ceil(T / eps), 1, self.max_steps).astype(np.int64)
         return steps, T / steps
 
@@ -234,7 +239,7 @@ class HMC(PreconditionedTransition):
             G = leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar, glog_rows)
             return (self._dphi(pre, F, G, glog_rows, c["w"]),
                     (xbar.copy() if need_x else None))
-        per_chain = self.step_spread and self.trajectory_length is None
+        per_chain = self.step_spread
         G = 0.0
         xbar = xbar.copy()
         vbar = vbar.copy()
@@ -270,16 +275,14 @@ class HMC(PreconditionedTransition):
         (kicks), so by Euler's theorem Σ ∂/∂log h = ⟨G, L⟩ (Frobenius; L vanishes where G
         is not accumulated): no separate pass over the trajectory. With a step spread,
         chain i's step is h_i = ε e^{s wᵢ}, so ∂/∂s = Σᵢ wᵢ ⟨Gᵢ, L⟩ from the per-chain shares
-        ``glog_rows`` (in trajectory mode h_i = T_i/L_i does not depend on s)."""
+        ``glog_rows``."""
         glog = float(np.vdot(G, F))
         dstep = np.zeros(1)
         if self.trajectory_length is None:
             dstep[0] = glog  # h = ε
-            extra = []
+            extra = [float(glog_rows @ w)] if self.step_spread else []
         else:
             extra = [glog]  # h = T_i / L_i ∝ T with L_i fixed
-        if self.step_spread:
-            extra.append(0.0 if self.trajectory_length is not None else float(glog_rows @ w))
         return np.concatenate([dstep, pre.grad(F, G), extra])
 
     def _setup(self, model, state, phi, noise, proposal):
