@@ -55,8 +55,28 @@ def test_step_range_spans_the_quantiles_and_the_margin():
                         quantiles=(0.1, 0.9), explore=1.5)
     d = kernel.describe(out)
     lo, hi = np.quantile(np.log(h), (0.1, 0.9))
-    assert np.log(d["step_size"]) - d["step_spread"] == pytest.approx(lo - 1.5 * LN2)
+    extension = 1.5 * np.clip((hi - lo) / LN2 - 1.0, 0.0, 1.0)
+    assert extension > 0.0
+    assert np.log(d["step_size"]) - d["step_spread"] == pytest.approx(lo - extension * LN2)
     assert np.log(d["step_size"]) + d["step_spread"] == pytest.approx(hi)
+
+
+def test_step_range_extends_in_proportion_to_the_variation_seen():
+    # exact draws of a Gaussian: local steps within about an octave, so little or no extension
+    model = gaussian(np.zeros(4), np.eye(4))
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((32, 4))
+    kernel = HMC("diag", n_steps=4, step_spread=True)
+    phi = kernel.init_params(model, X, step_size=0.5)
+    state = kernel.init(model, X)
+    h, _ = local_step_sizes(model, kernel, state, phi, np.random.default_rng(6))
+    lo, hi = np.quantile(np.log(h), (0.05, 0.95))
+    seen = (hi - lo) / LN2
+    out, _ = step_range(model, kernel, state, phi, np.random.default_rng(6))
+    d = kernel.describe(out)
+    extension = (lo - (np.log(d["step_size"]) - d["step_spread"])) / LN2
+    assert extension == pytest.approx(2.0 * np.clip(seen - 1.0, 0.0, 1.0), abs=1e-9)
+    assert extension < 1.0
 
 
 def test_step_spread_needs_the_n_steps_mode():
@@ -93,8 +113,10 @@ def test_every_objective_sets_a_step_range(objective):
     out = _funnel_runs(objective)
     p, single = out[True][0].params, out[False][0].params
     assert "step_spread" not in single
-    # measured: the range's narrowest step 0.10–0.18 of the single tuned step size
-    assert p["step_size"] * np.exp(-p["step_spread"]) < 0.3 * single["step_size"]
+    # a range of at least a factor e (measured s 1.05–1.4 at seeds 0, 1), reaching below
+    # the single tuned step size (measured 0.04–0.53 of it)
+    assert p["step_spread"] > 0.5
+    assert p["step_size"] * np.exp(-p["step_spread"]) < 0.8 * single["step_size"]
 
 
 def test_sampling_with_a_step_range_reaches_the_funnels_neck():
