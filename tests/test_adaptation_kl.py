@@ -216,6 +216,11 @@ def test_learned_metropolis_twin_while_langevin():
     back = kernel.step_size_from_twin(phi, 0.4)  # s = ε²/2 = 0.08
     assert kernel.langevin_step(back) == pytest.approx(0.08)
     np.testing.assert_allclose(back, kernel.init_params(model, X, step_size=0.08), rtol=1e-12)
+    # large steps (a wide target) do not overflow the variance bias, tiny ones stay exact
+    for s in (1e-5, 400.0):
+        init = kernel.init_params(model, X, step_size=s)
+        assert kernel.langevin_step(init) == pytest.approx(s)
+        assert np.logaddexp(0.0, init[-1]) == pytest.approx(2.0 * s, rel=1e-13)  # σ² = 2s
     trained = phi.copy()
     trained[-2] = 0.1  # a variance-head weight: no longer the Langevin update
     assert kernel.langevin_step(trained) is None

@@ -246,13 +246,9 @@ def test_insample_loss_uses_the_total_divergence(d, n_probes, divergence):
         assert abs(c["loss"] - wrong) > 8 * sd
 
 
-def test_insample_screening_drops_only_clearly_worse_candidates():
-    X = np.random.default_rng(12).normal(size=(400, 12))
-    est = Stein(bandwidth="auto", eta="auto", auto_criterion="insample")
-    chosen, record = select_hyperparameters(est, X, ["bandwidth", "eta"])
-    assert record["divergence"] == "hutchinson" and record["n_probes"] == 6
-    full_chosen, full = select_hyperparameters(est, X, ["bandwidth", "eta"], screen=np.inf)
-    assert chosen == full_chosen
+def assert_screened_only_worse(record, full):
+    """Screening dropped some candidates, and each of them scores worse without screening
+    (``full``) than the best candidate."""
     dropped = [c for c in record["candidates"] if c["screened"]]
     assert dropped and not any(c["screened"] for c in full["candidates"])
     kept_best = min(c["score"] for c in full["candidates"])
@@ -260,6 +256,16 @@ def test_insample_screening_drops_only_clearly_worse_candidates():
         twin = next(f for f in full["candidates"]
                     if (f["bandwidth"], f["eta"]) == (c["bandwidth"], c["eta"]))
         assert c["score"] == np.inf and twin["score"] > kept_best
+
+
+def test_insample_screening_drops_only_clearly_worse_candidates():
+    X = np.random.default_rng(12).normal(size=(400, 12))
+    est = Stein(bandwidth="auto", eta="auto", auto_criterion="insample")
+    chosen, record = select_hyperparameters(est, X, ["bandwidth", "eta"])
+    assert record["divergence"] == "hutchinson" and record["n_probes"] == 6
+    full_chosen, full = select_hyperparameters(est, X, ["bandwidth", "eta"], screen=np.inf)
+    assert chosen == full_chosen
+    assert_screened_only_worse(record, full)
 
 
 @pytest.mark.parametrize("criterion", ["insample", "heldout"])
@@ -395,13 +401,7 @@ def test_combined_screening_drops_only_clearly_worse_candidates():
     chosen, record = select_hyperparameters(est, X, ["bandwidth", "eta"])
     full_chosen, full = select_hyperparameters(est, X, ["bandwidth", "eta"], screen=np.inf)
     assert record["criterion"] == "combined" and chosen == full_chosen
-    dropped = [c for c in record["candidates"] if c["screened"]]
-    assert dropped and not any(c["screened"] for c in full["candidates"])
-    kept_best = min(c["score"] for c in full["candidates"])
-    for c in dropped:
-        twin = next(f for f in full["candidates"]
-                    if (f["bandwidth"], f["eta"]) == (c["bandwidth"], c["eta"]))
-        assert c["score"] == np.inf and twin["score"] > kept_best
+    assert_screened_only_worse(record, full)
 
 
 def test_ssge_auto_guards_its_insample_error():

@@ -234,9 +234,10 @@ class SpeedObjective(Objective):
         grad = None
         # in the terminal phase of a kernel without extra parameters nothing follows the
         # gradient: skip the VJPs
-        owned = 1 + (self.range is not None)  # log ε, and s when the range rule sets them
+        # extras beyond the metric block that the gradient moves (a step range sets s)
+        free_extras = np.size(phi) - metric_block(transition, phi).stop - (self.range is not None)
         learns = ((self.dual is None and self.range is None) or self._metric_moves()
-                  or np.size(phi) > metric_block(transition, phi).stop + owned - 1)
+                  or free_extras > 0)
         if ok.sum() >= 2:
             speed = float(np.sum(np.minimum(lar[ok], 0.0)) / ok.sum())
             if learns:
@@ -270,8 +271,6 @@ class SpeedObjective(Objective):
         if M is not None:
             phi = transition.set_inv_mass(phi, M)
         if self.range is not None and (M is not None or due):
-            if grad is not None:  # the gradient's step first, then the range on top of it
-                phi = record.get("phi", phi)
             phi, record["n_grad"] = self.range.apply(model, transition, new_state, phi, rng)
             grad = None
         elif M is not None:

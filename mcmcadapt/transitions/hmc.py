@@ -144,7 +144,7 @@ class HMC(PreconditionedTransition):
         phi[-1] = spread
         return phi
 
-    def _log_multipliers(self, phi, noise, n):
+    def _log_multipliers(self, noise, n):
         """w (n,) in [−1, 1] with each chain's step ε·e^{s·w} (zeros without a spread)."""
         return 2.0 * noise.spread - 1.0 if self.step_spread else np.zeros(n)
 
@@ -152,7 +152,7 @@ class HMC(PreconditionedTransition):
         """Per-chain number of steps (n,) int and step size h (n,)."""
         eps = np.exp(phi[0])
         if self.step_spread:
-            eps = eps * np.exp(phi[-1] * self._log_multipliers(phi, noise, n))
+            eps = eps * np.exp(phi[-1] * self._log_multipliers(noise, n))
         eps = np.broadcast_to(eps, (n,)).astype(np.float64)
         u = noise.jitter if self.jitter else np.ones(n)
         if self.trajectory_length is None:
@@ -217,7 +217,7 @@ class HMC(PreconditionedTransition):
             y=y, logp_y=lp, grad_y=g_y, log_accept_ratio=logr, n_grad=n_grad, diverging=div,
             energy=energy, energy_x=H0, step_size=h_chain,
             cache={"xs": xs, "gs": gs, "vhs": vhs, "hs": hs, "v": v,
-                   "w": self._log_multipliers(phi, noise, n)},
+                   "w": self._log_multipliers(noise, n)},
         )
 
     def _backward(self, model, phi, d, proposal, xbar, vbar, need_x, active=None):
@@ -239,13 +239,12 @@ class HMC(PreconditionedTransition):
             G = leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar, glog_rows)
             return (self._dphi(pre, F, G, glog_rows, c["w"]),
                     (xbar.copy() if need_x else None))
-        per_chain = self.step_spread
         G = 0.0
         xbar = xbar.copy()
         vbar = vbar.copy()
 
         def accumulate(G, A, B):
-            if per_chain:  # ⟨aᵢbᵢᵀ, L⟩ = aᵢ·(L bᵢ)
+            if self.step_spread:  # ⟨aᵢbᵢᵀ, L⟩ = aᵢ·(L bᵢ)
                 glog_rows[:] += np.einsum("ij,ij->i", A, L_rows(F, B))
             return G + pre.outer(A, B)
 

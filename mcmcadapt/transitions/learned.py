@@ -27,8 +27,9 @@ from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim
 
 
 def _inverse_softplus(v):
-    """log(eᵛ − 1), the u with softplus(u) = v > 0 (v + log1p(−e⁻ᵛ) does not overflow)."""
-    return float(v + np.log1p(-np.exp(-v)))
+    """log(eᵛ − 1), the u with softplus(u) = v > 0: by expm1 (exact for the paper's tiny
+    steps), and as v + log1p(−e⁻ᵛ) where eᵛ would overflow."""
+    return float(np.log(np.expm1(v)) if v < 30.0 else v + np.log1p(-np.exp(-v)))
 
 
 class Learned(Transition):
