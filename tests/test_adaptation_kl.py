@@ -195,6 +195,9 @@ def test_sgld_metropolis_twin_is_mala_at_the_square_root_step(precond):
     twin, a, b = _twin_proposals(sgld, model, X, phi, rng)
     assert isinstance(twin, MALA)
     np.testing.assert_allclose(a.y, b.y, rtol=1e-14, atol=1e-14)
+    for bad in (0.0, -1.0, np.nan):
+        with pytest.raises(HyperparameterError, match="step_size"):
+            sgld.step_size_from_twin(phi, bad)
     back = sgld.step_size_from_twin(phi, 0.2)  # ε = 0.2 is ε_WT = 0.04
     assert sgld.describe(back, dim=3)["step_size"] == pytest.approx(0.04)
     np.testing.assert_array_equal(back[1:], phi[1:])

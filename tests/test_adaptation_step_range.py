@@ -85,6 +85,13 @@ def test_step_spread_needs_the_n_steps_mode():
         HMC("diag", trajectory_length=1.0, step_spread=True)
     with pytest.raises(HyperparameterError, match="True or False"):
         HMC("diag", step_spread=0.5)
+    kernel = HMC("diag", n_steps=3, step_spread=True)
+    phi = kernel.init_params(gaussian(np.zeros(2), np.eye(2)))
+    for bad in (-0.1, np.inf, np.nan):
+        with pytest.raises(HyperparameterError, match="step spread"):
+            kernel.set_step_spread(phi, bad)
+    with pytest.raises(HyperparameterError, match="no step spread"):
+        HMC("diag", n_steps=3).set_step_spread(phi[:-1], 0.5)
 
 
 @pytest.mark.parametrize("options,match", [
