@@ -32,7 +32,7 @@ def reference_adam(phi0, grads, lr, b1=0.9, b2=0.999, eps=1e-8, clip=None):
             v[j] = b2 * v[j] + (1 - b2) * g[j] ** 2
             mh = m[j] / (1 - b1 ** t)
             vh = v[j] / (1 - b2 ** t)
-            phi[j] -= lr * mh / (math.sqrt(vh) + eps)
+            phi[j] -= (lr[j] if isinstance(lr, list) else lr) * mh / (math.sqrt(vh) + eps)
         out.append(list(phi))
     return out
 
@@ -51,6 +51,17 @@ def test_matches_reference_with_clipping():
         np.testing.assert_allclose(phi, r, rtol=1e-12, atol=1e-14)
     assert statuses[5] == "clipped"
     assert opt.n_clipped == sum(np.linalg.norm(g) > 10.0 for g in grads)
+
+
+def test_matches_reference_with_per_coordinate_rates_and_scales():
+    rng = np.random.default_rng(1)
+    grads = rng.normal(size=(20, 3))
+    lr, scale = np.array([0.1, 0.01, 0.05]), np.array([2.0, 0.5, 1.0])
+    opt = Adam(lr=lr, clip_norm=None)
+    phi = np.zeros(3)
+    for g, r in zip(grads, reference_adam(phi, grads, list(lr * scale))):
+        phi, _ = opt.step(phi, g, scale=scale)
+        np.testing.assert_allclose(phi, r, rtol=1e-12, atol=1e-14)
 
 
 def test_nonfinite_gradient_or_loss_never_reaches_phi():

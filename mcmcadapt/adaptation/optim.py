@@ -4,6 +4,7 @@ Convention: ``grad`` is the gradient of a loss to *minimise*; objectives that ma
 (the speed measure) hand in the negated gradient.
 """
 
+import numba as nb
 import numpy as np
 
 from .._validation import positive_float
@@ -70,24 +71,51 @@ class Adam:
         if self.lr.ndim == 1 and self.lr.shape != phi.shape:
             raise HyperparameterError(
                 f"per-coordinate lr has shape {self.lr.shape}, parameters have {phi.shape}.")
-        if not (np.all(np.isfinite(grad)) and np.isfinite(loss)):
+        norm = _finite_norm(grad)
+        if not (norm >= 0.0 and np.isfinite(loss)):
             self.n_skipped += 1
             self.lr = self.lr * self.skip_shrink
             return phi.copy(), "skipped"
-        status = "ok"
-        if self.clip_norm is not None:
-            norm = float(np.linalg.norm(grad))
-            if norm > self.clip_norm:
-                grad = grad * (self.clip_norm / norm)
-                self.n_clipped += 1
-                status = "clipped"
+        status, g_scale = "ok", 1.0
+        if self.clip_norm is not None and norm > self.clip_norm:
+            g_scale = self.clip_norm / norm
+            self.n_clipped += 1
+            status = "clipped"
         if self.m is None:
             self.m = np.zeros_like(phi)
             self.v = np.zeros_like(phi)
         self.t += 1
-        self.m = self.beta1 * self.m + (1.0 - self.beta1) * grad
-        self.v = self.beta2 * self.v + (1.0 - self.beta2) * grad * grad
-        m_hat = self.m / (1.0 - self.beta1 ** self.t)
-        v_hat = self.v / (1.0 - self.beta2 ** self.t)
-        lr = self.lr if scale is None else self.lr * scale
-        return phi - lr * m_hat / (np.sqrt(v_hat) + self.eps), status
+        lr = np.broadcast_to(self.lr, phi.shape)
+        scale = _NO_SCALE if scale is None else np.asarray(scale, dtype=np.float64)
+        out = np.empty_like(phi)
+        _adam_update(phi, grad, g_scale, self.m, self.v, self.beta1, self.beta2,
+                     1.0 - self.beta1 ** self.t, 1.0 - self.beta2 ** self.t, lr, scale,
+                     self.eps, out)
+        return out, status
+
+
+_NO_SCALE = np.empty(0)
+
+
+@nb.njit(cache=True)
+def _finite_norm(g):
+    """‖g‖₂, or −1.0 when g holds a NaN or an infinity (one pass)."""
+    total = 0.0
+    for x in g:
+        if not np.isfinite(x):
+            return -1.0
+        total += x * x
+    return np.sqrt(total)
+
+
+@nb.njit(cache=True)
+def _adam_update(phi, grad, g_scale, m, v, b1, b2, c1, c2, lr, scale, eps, out):
+    """Moments m, v updated in place with the gradient g_scale·grad; out = the new φ, with
+    bias corrections c1 = 1 − β1ᵗ, c2 = 1 − β2ᵗ and the step lr (times ``scale`` unless it
+    is empty). One pass instead of a dozen numpy temporaries (~10 µs per adaptation step)."""
+    for i in range(phi.size):
+        g = g_scale * grad[i]
+        m[i] = b1 * m[i] + (1.0 - b1) * g
+        v[i] = b2 * v[i] + (1.0 - b2) * g * g
+        step = lr[i] if scale.size == 0 else lr[i] * scale[i]
+        out[i] = phi[i] - step * (m[i] / c1) / (np.sqrt(v[i] / c2) + eps)

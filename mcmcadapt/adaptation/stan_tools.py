@@ -3,6 +3,7 @@
 heuristic — the latter applied to a whole population (acceptance averaged over chains).
 """
 
+import numba as nb
 import numpy as np
 
 from .._validation import positive_float
@@ -64,6 +65,28 @@ class DualAveraging:
         return float(np.exp(self.x_bar))
 
 
+@nb.njit(cache=True)
+def _add_batch_diag(X, n, mean, m2):
+    """Chan et al.'s combination of the running (mean, m2) over n rows with the rows of X,
+    per column, in place; the batch moments by two passes over X (no centred copy)."""
+    m, d = X.shape
+    mean_b = np.zeros(d)
+    for i in range(m):
+        for j in range(d):
+            mean_b[j] += X[i, j]
+    mean_b /= m
+    m2_b = np.zeros(d)
+    for i in range(m):
+        for j in range(d):
+            c = X[i, j] - mean_b[j]
+            m2_b[j] += c * c
+    w = n * m / (n + m)
+    for j in range(d):
+        delta = mean_b[j] - mean[j]
+        m2[j] += m2_b[j] + delta * delta * w
+        mean[j] += delta * (m / (n + m))
+
+
 class Welford:
     """Running mean and (co)variance of rows, updated a batch at a time (Chan et al.'s
     pairwise combination, exact for any batch split). Memory O(d) or O(d²) for ``dense``."""
@@ -84,13 +107,15 @@ class Welford:
         m = X.shape[0]
         if m == 0:
             return
+        n_new = self.n + m
+        if not self.dense:  # every iteration of a population's adaptation: one compiled pass
+            _add_batch_diag(X, self.n, self.mean, self.m2)
+            self.n = n_new
+            return
         mean_b = X.mean(axis=0)
         C = X - mean_b
-        m2_b = C.T @ C if self.dense else np.einsum("ij,ij->j", C, C)
-        n_new = self.n + m
         delta = mean_b - self.mean
-        corr = np.outer(delta, delta) if self.dense else delta * delta
-        self.m2 = self.m2 + m2_b + corr * (self.n * m / n_new)
+        self.m2 = self.m2 + C.T @ C + np.outer(delta, delta) * (self.n * m / n_new)
         self.mean = self.mean + delta * (m / n_new)
         self.n = n_new
 
