@@ -44,6 +44,8 @@ KERNELS = {  # kernel -> (kernel options, full budget, quick budget); budget = c
 # target and dual averaging with the population constants — so that the gap between "speed"
 # and it is what the gradient itself contributes (the window baseline proper keeps Stan's).
 OBJECTIVES = ("speed", "kl", "window", "window-pop")
+# the overhead table's coordinate-subsampled KL rows (quality: benchmarks/kl_coordinates.py)
+KL_COORDINATES = 64
 
 # Issue 4 anchors: 4 chains × (1000 warm-up + 1000 draws), min ESS_bulk per gradient
 # (warm-up counted, ×1e-3), median of 3 seeds — measured elsewhere, printed for reference.
@@ -142,7 +144,8 @@ def overhead_table(quick, repeats=3, cpu=False):
     (no score estimation, no VJPs); the same kernel's plain steps at the tuned φ (its own
     arithmetic: leapfrog bookkeeping, the learned network's forward pass); and the
     adaptation alone, overhead minus that kernel-step overhead — the issue's target (score
-    estimation, VJPs) applies to it. Each configuration is run once for 3 steps first, so
+    estimation, VJPs) applies to it. The KL rows are repeated with the gradient taken from
+    ``KL_COORDINATES`` of the 801 coordinates per iteration. Each configuration is run once for 3 steps first, so
     Numba compilation is not timed, then ``repeats`` times, interleaved over the
     configurations; the repeat with the smallest wall time is reported (and the smallest
     kernel-step overhead): on a shared machine other processes only ever add time. With
@@ -172,23 +175,32 @@ def overhead_table(quick, repeats=3, cpu=False):
           f"{'thread CPU' if cpu else 'wall'} time, glibc malloc thresholds fixed: "
           f"{malloc_fixed}: (total − model time) / model time; the issue's target for the "
           "adaptation (score estimation, VJPs) is ≤ 30%.\n")
-    configs = (("mala", "window", {}), ("ula", "kl", {}), ("mala", "speed", {}),
-               ("mala", "kl", {}), ("hmc", "speed", {"n_steps": 5}), ("learned", "kl", {}))
-    runs = {c[:2]: [] for c in configs}
+    subset = {"coordinates": KL_COORDINATES}
+    configs = (("mala", "window", {}, {}), ("ula", "kl", {}, {}), ("ula", "kl", {}, subset),
+               ("mala", "speed", {}, {}), ("mala", "kl", {}, {}),
+               ("hmc", "speed", {"n_steps": 5}, {}), ("learned", "kl", {}, {}),
+               ("learned", "kl", {}, subset))
+
+    def label(objective, objective_options):
+        return objective + "".join(f", {k}={v}" for k, v in objective_options.items())
+
+    runs = {(c[0], label(c[1], c[3])): [] for c in configs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for kernel, objective, options in configs:
+        for kernel, objective, options, obj_options in configs:
             ma.tune(model, kernel, objective, chains=50, steps=3, seed=0,
-                    kernel_options=options, progress=False)
+                    kernel_options=options, objective_options=obj_options, progress=False)
         for rep in range(repeats):
-            for kernel, objective, options in configs:
+            for kernel, objective, options, obj_options in configs:
                 r = ma.tune(model, kernel, objective, chains=50, steps=steps, seed=0,
-                            kernel_options=options, progress=False)
+                            kernel_options=options, objective_options=obj_options,
+                            progress=False)
                 t = r.timing
                 inside, total = ((t["cpu_model"], t["cpu_total"]) if cpu
                                  else (t["model"], t["total"]))
                 step = kernel_step_overhead(model, r, steps, seed=rep, cpu=cpu)
-                runs[kernel, objective].append((inside, total, (total - inside) / inside, step))
+                runs[kernel, label(objective, obj_options)].append(
+                    (inside, total, (total - inside) / inside, step))
     print("| kernel | objective | model s | total s | overhead | beyond the window baseline "
           "| kernel step alone | adaptation (beyond the kernel step) |")
     print("|---|---|---|---|---|---|---|---|")

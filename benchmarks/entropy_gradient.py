@@ -43,6 +43,20 @@ def exact_kl_gradient(ula, phi, sigma, s0, h=1e-6):
     return g
 
 
+def gaussian_setting(d):
+    """(model, ULA, φ, S0, exact KL gradient) of the module docstring's setting in d dims."""
+    from mcmcadapt.models.targets import gaussian
+    from mcmcadapt.transitions import ULA
+
+    sigma = np.diag(np.linspace(0.5, 1.5, d) ** 2)
+    s0 = 0.3 * sigma
+    model = gaussian(np.zeros(d), sigma)
+    ula = ULA(precond="diag")
+    phi = ula.init_params(model, step_size=0.6)
+    phi[1:] = np.log(np.linspace(0.8, 1.2, d))
+    return model, ula, phi, s0, exact_kl_gradient(ula, phi, sigma, s0)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
@@ -54,9 +68,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from mcmcadapt.adaptation.kl import kl_gradient
-    from mcmcadapt.models.targets import gaussian
     from mcmcadapt.score import SSGE, KernelScoreMatching, NuMethod, Stein, Tikhonov
-    from mcmcadapt.transitions import ULA
 
     estimators = [("Stein", lambda: Stein()),
                   ("Stein auto", lambda: Stein(bandwidth="auto", eta="auto")),
@@ -68,13 +80,7 @@ def main(argv=None):
     print("|---|---|" + "---|" * len(estimators))
     with threadpool_limits(1):
         for d in args.dims:
-            sigma = np.diag(np.linspace(0.5, 1.5, d) ** 2)
-            s0 = 0.3 * sigma
-            model = gaussian(np.zeros(d), sigma)
-            ula = ULA(precond="diag")
-            phi = ula.init_params(model, step_size=0.6)
-            phi[1:] = np.log(np.linspace(0.8, 1.2, d))
-            exact = exact_kl_gradient(ula, phi, sigma, s0)
+            model, ula, phi, s0, exact = gaussian_setting(d)
             for n in args.sizes:
                 cells = []
                 for _, make in estimators:

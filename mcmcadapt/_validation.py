@@ -1,5 +1,8 @@
 """Input checks shared by the whole package."""
 
+import inspect
+
+import numba as nb
 import numpy as np
 
 from .errors import HyperparameterError, InputError
@@ -56,3 +59,39 @@ def as_generator(seed):
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+def check_columns(columns, d):
+    """``columns`` as a sorted int64 array of distinct coordinates in [0, d), or an
+    InputError naming the problem."""
+    cols = np.asarray(columns)
+    if cols.ndim != 1 or cols.size == 0 or cols.dtype.kind not in "iu":
+        raise InputError(f"columns must be a non-empty 1-D integer array; got {columns!r}.")
+    if cols.dtype != np.int64:
+        cols = cols.astype(np.int64)
+    if not _increasing_below(cols, d):
+        raise InputError(f"columns must be sorted, distinct coordinates in [0, {d}); "
+                         f"got {columns!r}.")
+    return cols
+
+
+@nb.njit(cache=True)
+def _increasing_below(cols, d):
+    """0 ≤ cols[0] < cols[1] < … < d (one pass; the adaptation checks a subset per step)."""
+    prev = -1
+    for c in cols:
+        if c <= prev:
+            return False
+        prev = c
+    return prev < d
+
+
+def check_options(cls, options, what):
+    """Raise a HyperparameterError naming every key of ``options`` that ``cls``'s constructor
+    does not take, with the ones it does (``what``: e.g. "the hmc kernel")."""
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise HyperparameterError(
+            f"{what} has no option {', '.join(map(repr, unknown))}; its options are "
+            f"{', '.join(accepted)}.")

@@ -147,7 +147,9 @@ def _tune_and_sample(model, args, objective, seed, label):
          f"{args.steps} steps ...")
     result = tune(model, kernel=args.kernel, objective=objective, estimator=args.estimator,
                   chains=args.tune_chains, steps=args.steps, seed=seed, progress=args.progress,
-                  kernel_options=dict(args.kernel_options or []))
+                  kernel_options=dict(args.kernel_options or []),
+                  objective_options=(dict(args.objective_options or [])
+                                     if objective == args.objective else None))
     t1 = time.perf_counter()
     note = " (interrupted: sampling with the parameters tuned so far)" if result.interrupted else ""
     _say(f"[{label}] tuned in {t1 - t0:.1f} s{note}; sampling {args.chains} chains x "
@@ -254,7 +256,7 @@ def _positive_int(text):
     return value
 
 
-def _kernel_option(text):
+def _key_value(text):
     """KEY=VALUE, the value read as JSON (true, 16, 0.5, "diag") or else taken as a string."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -285,9 +287,13 @@ def build_parser():
     r.add_argument("--kernel", help="rwm, mala, ula, hmc, sgld, learned (default "
                    f"{RUN_DEFAULTS['kernel']})")
     r.add_argument("--kernel-option", dest="kernel_options", action="append",
-                   type=_kernel_option, default=None, metavar="KEY=VALUE",
+                   type=_key_value, default=None, metavar="KEY=VALUE",
                    help="a kernel constructor option, repeatable (e.g. --kernel hmc "
                         "--kernel-option step_spread=true --kernel-option n_steps=16)")
+    r.add_argument("--objective-option", dest="objective_options", action="append",
+                   type=_key_value, default=None, metavar="KEY=VALUE",
+                   help="an option of --objective (not of the --baseline's window), repeatable "
+                        "(e.g. --objective kl --objective-option coordinates=64)")
     r.add_argument("--objective", help="speed, kl or window (default "
                    f"{RUN_DEFAULTS['objective']})")
     r.add_argument("--estimator", help="score estimator for the entropy gradient (default "

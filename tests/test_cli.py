@@ -75,6 +75,20 @@ def test_kernel_options_from_the_command_line(tmp_path, capsys):
     assert code == 2 and "no option 'step_spread'" in err and "precond" in err
 
 
+def test_objective_options_from_the_command_line(tmp_path, capsys):
+    code = main(["run", "gaussian", *SMALL, "--kernel", "mala", "--objective", "kl",
+                 "--objective-option", "coordinates=3", "--out", str(tmp_path),
+                 "--no-progress", "--baseline"])
+    assert code == 0  # the option reaches kl and not the baseline's window
+    settings = json.loads(load_idata(tmp_path / "idata.nc").attrs["settings"])
+    assert settings["objective"]["coordinates"] == 3
+    code = main(["run", "gaussian", *SMALL, "--objective", "window", "--objective-option",
+                 "coordinates=1", "--out", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "window objective has no option 'coordinates'" in err
+    assert "target_accept" in err
+
+
 @pytest.mark.parametrize("bad", [["run", "--chains", "0"], ["run", "--draws", "x"], [],
                                  ["frobnicate"], ["run", "--kernel-option", "step_spread"]])
 def test_bad_arguments_exit_with_usage(bad, capsys):

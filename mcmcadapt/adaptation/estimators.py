@@ -1,6 +1,10 @@
 """Score-estimator lookup by name for the adaptation objectives, and the amortised search
 of "auto" hyper-parameters across adaptation steps (:class:`Reselecting`)."""
 
+import inspect
+
+import numpy as np
+
 from ..errors import HyperparameterError
 
 # name -> class in mcmcadapt.score (imported on first use: it loads Numba)
@@ -26,6 +30,8 @@ def make_estimator(estimator, options=None):
                 f"fit(X) and gradients(); got {estimator!r}.")
         if options:
             raise HyperparameterError("estimator_options apply only to an estimator given by name.")
+        if "columns" not in inspect.signature(estimator.gradients).parameters:
+            return _AllColumns(estimator)
         return estimator
     key = estimator.lower()
     if key not in ESTIMATOR_NAMES:
@@ -59,7 +65,7 @@ class Reselecting:
     populations differ little: on that BNN (ULA, KL objective) the values chosen at every
     step did not change over 150 steps.
 
-    Implements ``fit(X)`` and ``gradients(Y=None)``; other attributes are those of the
+    Implements ``fit(X)`` and ``gradients(Y=None, columns=None)``; other attributes are those of the
     estimator fitted last."""
 
     def __init__(self, estimator, every):
@@ -81,8 +87,27 @@ class Reselecting:
         self.n_fits += 1
         return self
 
-    def gradients(self, Y=None):
-        return self._current.gradients(Y)
+    def gradients(self, Y=None, columns=None):
+        return self._current.gradients(Y, columns)
 
     def __getattr__(self, name):
         return getattr(self.__dict__["_current"], name)
+
+
+class _AllColumns:
+    """A user's estimator whose ``gradients`` takes no ``columns``: the requested columns
+    are sliced from the full estimate."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X):
+        self.estimator.fit(X)
+        return self
+
+    def gradients(self, Y=None, columns=None):
+        G = self.estimator.gradients() if Y is None else self.estimator.gradients(Y)
+        return G if columns is None else np.ascontiguousarray(G[:, columns])
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["estimator"], name)

@@ -39,17 +39,77 @@ def _residual_inplace(G, grad_p, scale):
     return total
 
 
-def kl_gradient(model, transition, state, phi, noise, prop, estimator):
-    """(grad_phi (p,), fisher) of the one-step KL at the proposal ``prop`` (y = x′)."""
-    n = state.x.shape[0]
+def kl_gradient(model, transition, state, phi, noise, prop, estimator, columns=None):
+    """(grad_phi (p,), fisher) of the one-step KL at the proposal ``prop`` (y = x′).
+
+    ``columns`` (sorted coordinates, m of d): the unbiased estimate from those coordinates
+    only, (d/m)·Σ over them of the per-coordinate terms, for a uniformly drawn subset; the
+    Fisher divergence likewise."""
+    n, d = state.x.shape
     # in place on the estimator's fresh output, one pass: at 50 particles of a BNN the
     # separate numpy passes cost ~5% of the model's gradient time
-    cot = estimator.fit(prop.y).gradients()
-    fisher = _residual_inplace(cot, prop.grad_y, 1.0 / n) / n  # cot = (ĝ − ∇log p)/n
+    cot = in_sample_scores(estimator.fit(prop.y), columns)
+    if columns is None:
+        grad_p, weight = prop.grad_y, 1.0 / n
+    else:
+        grad_p, weight = prop.grad_y[:, columns], d / (columns.size * n)
+    fisher = _residual_inplace(cot, grad_p, weight) * weight  # cot = weight·(ĝ − ∇log p)
     # Only the φ-part is used; the x-part would cost a Hessian-vector product per chain.
-    dphi, _ = transition.proposal_vjp(FirstOrderModel(model), state, phi, noise, prop, cot,
-                                      need_x=False)
+    first_order = FirstOrderModel(model)
+    if columns is None:
+        dphi, _ = transition.proposal_vjp(first_order, state, phi, noise, prop, cot,
+                                          need_x=False)
+    else:
+        dphi = transition.column_vjp(first_order, state, phi, noise, prop, cot, columns)
     return np.asarray(dphi, dtype=np.float64), fisher
+
+
+def in_sample_scores(estimator, columns):
+    """The fitted estimator's in-sample estimate, only ``columns`` unless None (a plain
+    ``gradients()`` then, which any estimator object has)."""
+    return estimator.gradients() if columns is None else estimator.gradients(columns=columns)
+
+
+def check_coordinates(coordinates):
+    """None, or the number of coordinates per KL gradient as a positive int."""
+    if coordinates is None:
+        return None
+    if (isinstance(coordinates, bool) or not isinstance(coordinates, (int, np.integer))
+            or coordinates < 1):
+        raise HyperparameterError(
+            f"coordinates must be None (all) or a positive integer, got {coordinates!r}.")
+    return int(coordinates)
+
+
+def draw_columns(m, d, rng):
+    """A uniform m-subset of range(d), sorted (int64); None when m is None or m ≥ d (all).
+    One call to ``rng.random(m)``: Floyd's algorithm on those uniforms (a few µs, where
+    ``rng.choice(d, m, replace=False)`` plus a sort cost 15–20 µs in the adaptation loop)."""
+    if m is None or m >= d:
+        return None
+    return _floyd_subset(rng.random(m), d)
+
+
+@nb.njit(cache=True)
+def _floyd_subset(u, d):
+    """Floyd's sampling: for j = d − m, …, d − 1 take t uniform in {0, …, j} (from u), and
+    j itself if t is taken already; every m-subset is equally likely. Sorted output."""
+    m = u.size
+    taken = np.zeros(d, dtype=np.bool_)
+    for k in range(m):
+        j = d - m + k
+        t = min(int(u[k] * (j + 1)), j)
+        if taken[t]:
+            taken[j] = True
+        else:
+            taken[t] = True
+    out = np.empty(m, dtype=np.int64)
+    k = 0
+    for i in range(d):
+        if taken[i]:
+            out[k] = i
+            k += 1
+    return out
 
 
 class KLObjective(Objective):
@@ -106,6 +166,16 @@ class KLObjective(Objective):
         ``reselect_every``-th iteration only and fit with the values chosen last in between
         (see :class:`~.estimators.Reselecting`; default 25; 1 searches at every iteration).
         No effect on estimators without "auto" settings (the default Stein estimator).
+    coordinates : int or None
+        Estimate each iteration's KL gradient (the probe's, for Metropolis kernels) from m =
+        ``coordinates`` coordinates drawn uniformly without replacement, scaled by d/m:
+        unbiased for the gradient over all of them. The score estimate and the VJP then
+        touch only those columns (:meth:`~mcmcadapt.transitions.base.Transition.column_vjp`;
+        Stein's in-sample estimate costs n²·m instead of n²·d after its n²·d kernel matrix).
+        A per-coordinate parameter (a diagonal preconditioner entry) gets a gradient only in
+        the iterations that draw it, so it learns more slowly. None (default): all of them.
+        Measured on a BNN (d = 801, 50 chains; ``benchmarks/kl_coordinates.py``): see the
+        README's adaptation-overhead section.
     """
 
     name = "kl"
@@ -113,7 +183,7 @@ class KLObjective(Objective):
     def __init__(self, estimator="stein", estimator_options=None, contraction=0.5,
                  probe_chains=16, target_accept=None, gamma=0.1, kappa=0.75, t0=10.0,
                  centre=1.0, population_metric=True, buffers=(75, 25, 50), hessian="ignore",
-                 reselect_every=25, init_step_size=True):
+                 reselect_every=25, init_step_size=True, coordinates=None):
         self.estimator = estimator
         self.estimator_options = estimator_options
         if not 0.0 < float(contraction) < 1.0:
@@ -131,6 +201,7 @@ class KLObjective(Objective):
         self.hessian = hessian
         self.reselect_every = reselect_every
         self.init_step_size = bool(init_step_size)
+        self.coordinates = check_coordinates(coordinates)
 
     def settings(self):
         est = self.estimator if isinstance(self.estimator, str) else repr(self.estimator)
@@ -139,7 +210,7 @@ class KLObjective(Objective):
                 "probe_chains": self.probe_chains, "target_accept": self.target_accept,
                 "population_metric": self.population_metric, "buffers": list(self.buffers),
                 "hessian": self.hessian, "reselect_every": self.reselect_every,
-                "init_step_size": self.init_step_size}
+                "init_step_size": self.init_step_size, "coordinates": self.coordinates}
 
     def setup(self, model, transition, state, phi, n_steps, rng):
         self._estimator = amortised(make_estimator(self.estimator, self.estimator_options),
@@ -195,8 +266,9 @@ class KLObjective(Objective):
         prop = transition.propose(model, state, phi, noise)
         new_state, info = transition.accept(state, prop, noise)
         record = {"acceptance_rate": 1.0, "info": info, "n_bad": int(np.sum(info.diverging))}
+        columns = draw_columns(self.coordinates, d, rng)
         grad, record["objective"] = kl_gradient(model, transition, state, phi, noise, prop,
-                                                self._estimator)
+                                                self._estimator, columns)
         if not self._metric_moves():
             grad[self.block] = 0.0
         M = self.metric.observe(self.iteration, new_state.x) if self.metric else None
@@ -219,17 +291,24 @@ class KLObjective(Objective):
         if keep.sum() < 2:
             return None, np.nan
         vjp_model = FirstOrderModel(model) if self.hessian == "ignore" else model
-        g_hat = np.zeros((m, d))
-        g_hat[keep] = self._estimator.fit(prop.y[keep]).gradients()
-        diff = np.where(keep[:, None], prop.grad_y - g_hat, 0.0)
-        grad, _ = transition.proposal_vjp(vjp_model, probe, phi, noise, prop, -diff / keep.sum(),
-                                          need_x=False)
+        columns = draw_columns(self.coordinates, d, rng)
+        grad_y, scale = ((prop.grad_y, 1.0) if columns is None
+                         else (prop.grad_y[:, columns], d / columns.size))
+        g_hat = np.zeros(grad_y.shape)
+        g_hat[keep] = in_sample_scores(self._estimator.fit(prop.y[keep]), columns)
+        diff = np.where(keep[:, None], grad_y - g_hat, 0.0)
+        cot = (-scale / keep.sum()) * diff
+        if columns is None:
+            grad, _ = transition.proposal_vjp(vjp_model, probe, phi, noise, prop, cot,
+                                              need_x=False)
+        else:
+            grad = transition.column_vjp(vjp_model, probe, phi, noise, prop, cot, columns)
         grad = np.asarray(grad, dtype=np.float64).copy()
         grad[0] = 0.0  # the step size follows dual averaging
         b = self.block
         # project out the overall scale (log det L = sum of the log-diagonal entries)
         grad[b.start:b.start + self.n_diag] -= grad[b.start:b.start + self.n_diag].mean()
-        return grad, float(np.mean(np.sum(diff[keep] ** 2, axis=1)))
+        return grad, scale * float(np.mean(np.sum(diff[keep] ** 2, axis=1)))
 
     def _update_metropolis(self, model, transition, state, phi, rng):
         new_state, info = transition.step(model, state, phi, rng)

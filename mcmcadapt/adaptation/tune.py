@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import as_generator
+from .._validation import as_generator, check_options
 from ..errors import HyperparameterError, InputError, ModelError
 from .counting import CountingModel
 from .kl import KLObjective
@@ -116,6 +116,7 @@ def make_objective(objective, estimator="stein", estimator_options=None, target_
         opts.setdefault("estimator_options", estimator_options)
     if key in ("speed", "window") and target_accept is not None:
         opts.setdefault("target_accept", target_accept)
+    check_options(OBJECTIVES[key], opts, f"the {key} objective")
     return OBJECTIVES[key](**opts)
 
 

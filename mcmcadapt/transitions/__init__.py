@@ -2,8 +2,7 @@
 derivatives of one step with respect to the kernel parameters φ and the input positions.
 The contract is in docs/architecture.md ("transitions")."""
 
-import inspect
-
+from .._validation import check_options
 from ..errors import HyperparameterError
 from .base import Info, Noise, Proposal, State, Transition
 from .gaussian import MALA, RWM, SGLD, ULA
@@ -26,13 +25,7 @@ def make(kernel, **options):
         raise HyperparameterError(
             f"unknown kernel {kernel!r}; choose one of {sorted(KERNELS)}."
         ) from None
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise HyperparameterError(
-            f"the {cls.name} kernel has no option {', '.join(map(repr, unknown))}; its options "
-            f"are {', '.join(accepted)}."
-        )
+    check_options(cls, options, f"the {cls.name} kernel")
     return cls(**options)
 
 

@@ -172,3 +172,21 @@ def learned_vjp(x, g, xi, u, c, w_x, w_g, b, w_d, w_v, zeta, dphi, dx, dg, need_
         if need_x:
             dx[lo:lo + m] = ax
             dg[lo:lo + m] = ag
+
+
+@njit(cache=True)
+def gather_columns(x, g, xi, u, columns):
+    """The listed columns of four (n, d) arrays, each flattened row-major to (n·m,): the
+    network's inputs for a column-restricted VJP, in one call instead of four fancy-index
+    copies."""
+    n = x.shape[0]
+    m = columns.size
+    out = np.empty((4, n * m))
+    for i in range(n):
+        for k in range(m):
+            j = columns[k]
+            out[0, i * m + k] = x[i, j]
+            out[1, i * m + k] = g[i, j]
+            out[2, i * m + k] = xi[i, j]
+            out[3, i * m + k] = u[i, j]
+    return out[0], out[1], out[2], out[3]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import as_generator, as_particles
+from .._validation import as_generator, as_particles, check_columns
 from ..errors import InputError, ModelError
 
 
@@ -277,6 +277,20 @@ class Transition:
         """(∂/∂φ (p,), ∂/∂x (n, d)) of Σᵢ cot_yᵢ · yᵢ with the noise held fixed; with
         ``need_x=False`` the x-part is not computed and None is returned in its place."""
         raise NotImplementedError
+
+    def column_vjp(self, model, state, phi, noise, proposal, cot, columns):
+        """∂/∂φ (p,) of Σᵢ Σₖ cot[i, k] · y[i, columns[k]], noise fixed: the φ-part of
+        :meth:`proposal_vjp` for a cotangent that vanishes outside ``columns`` (a sorted
+        integer array of m distinct coordinates; ``cot`` (n, m)). Lets an objective estimate
+        ∂/∂φ from a subset of the coordinates (see :class:`~mcmcadapt.adaptation.kl.KLObjective`'s
+        ``coordinates``). This default scatters the cotangent and runs the full VJP; kernels
+        whose φ-derivative is a sum of per-coordinate terms (diagonal preconditioners, the
+        learned coordinate-wise update) touch only the m columns."""
+        n, d = self._check_state(model, state)
+        columns = check_columns(columns, d)
+        full = np.zeros((n, d))
+        full[:, columns] = self._check_cot(cot, (n, columns.size), "cot")
+        return self.proposal_vjp(model, state, phi, noise, proposal, full, need_x=False)[0]
 
     def log_ratio_vjp(self, model, state, phi, noise, proposal, cot_r):
         raise NotImplementedError(

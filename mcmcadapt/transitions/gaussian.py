@@ -16,7 +16,7 @@ w = ξ + δ(ε/2) Lᵀ s, one has L⁻¹(x − μ(y))/ε = −w, hence
 
 import numpy as np
 
-from .._validation import positive_float
+from .._validation import check_columns, positive_float
 from ..errors import HyperparameterError, InputError
 from ._diag_numba import row_weighted_colsums
 from .base import Proposal, evaluate, hvp_rows, minibatch, zero_hessian
@@ -122,6 +122,20 @@ class _GaussianProposal(PreconditionedTransition):
         if self._drift and not zero_hessian(model):
             dx += (0.5 * eps**2) * hvp_rows(model, state.x, M_rows(F, cot_y), live)
         return dphi, dx
+
+    def column_vjp(self, model, state, phi, noise, proposal, cot, columns):
+        """See :meth:`.base.Transition.column_vjp`. A diagonal preconditioner's L-gradient is
+        one column sum per coordinate, so only the m listed columns are read."""
+        n, d, phi, pre, F, eps = self._setup(model, state, phi, noise, proposal)
+        if pre.kind == "dense":
+            return super().column_vjp(model, state, phi, noise, proposal, cot, columns)
+        columns = check_columns(columns, d)
+        cot = self._check_cot(cot, (n, columns.size), "cot")
+        live = (~proposal.diverging).astype(np.float64)
+        S = row_weighted_colsums(live, cot, noise.xi[:, columns], state.grad[:, columns])
+        G = np.zeros(d)
+        G[columns] = eps * S[0] + (self._drift * eps**2) * F[columns] * S[1]
+        return self._dphi(pre, F, G)
 
     def log_ratio_vjp(self, model, state, phi, noise, proposal, cot_r):
         """∂/∂φ of Σᵢ cot_rᵢ log rᵢ, total derivative through y (x and noise fixed).

@@ -20,9 +20,9 @@ coordinates (:mod:`._learned_numba`): nothing of size (n·d, H) is stored.
 
 import numpy as np
 
-from .._validation import as_particles, positive_float
+from .._validation import as_particles, check_columns, positive_float
 from ..errors import HyperparameterError, InputError
-from ._learned_numba import learned_update, learned_vjp
+from ._learned_numba import gather_columns, learned_update, learned_vjp
 from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim, zero_hessian
 
 
@@ -150,23 +150,48 @@ class Learned(Transition):
         phi = self._check_phi(phi, d)
         self._check_noise(noise, n, d)
         cot_y = self._check_cot(cot_y, (n, d), "cot_y")
-        if proposal.y.shape != (n, d) or np.shape(proposal.cache.get("u")) != (n * d,):
-            raise InputError("proposal does not match this state and kernel; pass the "
-                             "proposal this kernel's propose() returned.")
+        u = self._cached_u(proposal, n, d)
         live = ~proposal.diverging
         C = np.where(live[:, None], cot_y, 0.0)
         w_x, w_g, b, w_d, _, w_v, _ = self._unpack(phi)
         dphi = np.empty(phi.size)
         dxin = np.empty(n * d if need_x else 0)
         dgin = np.empty(n * d if need_x else 0)
-        learned_vjp(state.x.ravel(), state.grad.ravel(), noise.xi.ravel(), proposal.cache["u"],
-                    C.ravel(), w_x, w_g, b, w_d, w_v, self.zeta, dphi, dxin, dgin, need_x)
+        learned_vjp(state.x.ravel(), state.grad.ravel(), noise.xi.ravel(), u, C.ravel(),
+                    w_x, w_g, b, w_d, w_v, self.zeta, dphi, dxin, dgin, need_x)
         if not need_x:
             return dphi, None
         dx = cot_y + dxin.reshape(n, d)
         if not zero_hessian(model):
             dx += hvp_rows(model, state.x, dgin.reshape(n, d), live)
         return dphi, dx
+
+    def column_vjp(self, model, state, phi, noise, proposal, cot, columns):
+        """See :meth:`.base.Transition.column_vjp`. The network acts on each coordinate
+        alone, so the reverse pass runs over the m listed columns only."""
+        n, d = self._check_state(model, state)
+        phi = self._check_phi(phi, d)
+        self._check_noise(noise, n, d)
+        columns = check_columns(columns, d)
+        cot = self._check_cot(cot, (n, columns.size), "cot")
+        u = self._cached_u(proposal, n, d).reshape(n, d)
+        live = ~proposal.diverging
+        C = np.where(live[:, None], cot, 0.0)
+        w_x, w_g, b, w_d, _, w_v, _ = self._unpack(phi)
+        dphi = np.empty(phi.size)
+        empty = np.empty(0)
+        x, g, xi, uc = gather_columns(state.x, state.grad, noise.xi, u, columns)
+        learned_vjp(x, g, xi, uc, C.ravel(), w_x, w_g, b, w_d, w_v, self.zeta, dphi, empty,
+                    empty, False)
+        return dphi
+
+    @staticmethod
+    def _cached_u(proposal, n, d):
+        u = proposal.cache.get("u")
+        if proposal.y.shape != (n, d) or np.shape(u) != (n * d,):
+            raise InputError("proposal does not match this state and kernel; pass the "
+                             "proposal this kernel's propose() returned.")
+        return u
 
     def _check_phi(self, phi, dim):
         phi = np.asarray(phi, dtype=np.float64)
