@@ -54,7 +54,7 @@ class Stein(ScoreEstimator):
 
     Fitted attributes: ``X_`` (n, d), ``bandwidth_``, ``eta_``, ``jitter_`` (diagonal jitter the
     Cholesky needed, 0.0 normally and always for "U"), ``G_`` (n, d) in-sample estimate,
-    ``coef_`` (n, n) with Ĝ = coef_ · (X − mean) when n < d (None otherwise), and the cached
+    ``weights_`` (n, n) with Ĝ = weights_ · (X − mean) when n < d (None otherwise), and the cached
     factorisation used by out-of-sample queries.
     """
 
@@ -126,21 +126,21 @@ class Stein(ScoreEstimator):
         self.jitter_ = jitter
         S = self._solve(rhs)
         S *= -1.0  # on the smaller of S and its product with Xc
-        # n < d: Ĝ = coef_ · Xc is formed on first use, so that a caller wanting a few
+        # n < d: Ĝ = weights_ · Xc is formed on first use, so that a caller wanting a few
         # columns (the adaptation's coordinate subsample) pays n²·m instead of n²·d
-        self.coef_ = S if n < d else None
+        self.weights_ = S if n < d else None
         self._G_ = None if n < d else S  # suffixed "_": the "auto" search copies it too
 
     @property
     def G_(self):
         """(n, d) in-sample estimate Ĝ."""
         if self._G_ is None:
-            self._G_ = self.coef_ @ self.Xc_
+            self._G_ = self.weights_ @ self.Xc_
         return self._G_
 
     def _gradients_columns(self, Y, columns):
         if Y is None and self._G_ is None:
-            return self.coef_ @ self.Xc_[:, columns]
+            return self.weights_ @ self.Xc_[:, columns]
         return super()._gradients_columns(Y, columns)
 
     def _solve(self, R):
