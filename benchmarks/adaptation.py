@@ -137,7 +137,7 @@ def kernel_step_overhead(model, result, steps, seed, cpu=False):
     return (total - inside) / inside
 
 
-def overhead_table(quick, repeats=3, cpu=False):
+def overhead_table(quick, repeats=5, cpu=False):
     """Adaptation overhead on a BNN target: time outside the model's gradient (and
     Hessian-vector product) calls, relative to the time inside them (``TuneResult.timing``,
     measured at the model). Columns: the whole overhead; beyond the MALA window baseline
@@ -230,7 +230,7 @@ def main(argv=None):
                         help="run only the BNN overhead table")
     parser.add_argument("--overhead-cpu", action="store_true",
                         help="overhead table in thread CPU time (robust on a busy machine)")
-    parser.add_argument("--overhead-repeats", type=int, default=3,
+    parser.add_argument("--overhead-repeats", type=int, default=5,
                         help="timed runs per overhead configuration (the fastest is reported)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._random import standard_normal
 from .._validation import as_generator, as_particles, check_columns
 from ..errors import InputError, ModelError
 
@@ -227,7 +228,7 @@ class Transition:
             raise InputError(f"n and d must be positive integers; got n={n!r}, d={d!r}.")
         rng = as_generator(rng)
         n, d = int(n), int(d)
-        xi = rng.standard_normal((n, d))
+        xi = standard_normal(rng, n, d)
         log_u = np.log(rng.random(n)) if self.metropolis else None
         jitter = 1.0 - rng.random(n) if self._jittered else None
         batch_seed = int(rng.integers(2**63 - 1)) if self.batch_size is not None else None
