@@ -18,7 +18,7 @@ import numpy as np
 
 from .._validation import check_columns, positive_float
 from ..errors import HyperparameterError, InputError
-from ._diag_numba import row_weighted_colsums
+from ._diag_numba import gaussian_move, gaussian_reverse_noise, row_weighted_colsums
 from .base import Proposal, evaluate, hvp_rows, minibatch, zero_hessian
 from .precond import L_rows, LT_rows, M_rows
 from .preconditioned import PreconditionedTransition
@@ -40,15 +40,24 @@ class _GaussianProposal(PreconditionedTransition):
         F = self._pre(d).factor(theta)
         eps = self._eps(phi)
         batch = minibatch(model, self.batch_size, noise.batch_seed)
+        diagonal = F.ndim == 1
         with np.errstate(over="ignore", invalid="ignore"):
-            y = state.x + eps * L_rows(F, noise.xi)
-            if self._drift:
-                y += (0.5 * eps**2) * M_rows(F, state.grad)
+            if diagonal:
+                y = gaussian_move(state.x, noise.xi, state.grad, F, float(eps),
+                                  float(0.5 * eps**2) if self._drift else 0.0)
+            else:
+                y = state.x + eps * L_rows(F, noise.xi)
+                if self._drift:
+                    y += (0.5 * eps**2) * M_rows(F, state.grad)
             lp_y, g_y, ok, evaluated = evaluate(model, y, batch=batch)
         cache = {}
         if self.metropolis:
-            s = state.grad + g_y
-            w = noise.xi + (0.5 * eps * self._drift) * LT_rows(F, s)
+            if diagonal:
+                s, w = gaussian_reverse_noise(noise.xi, state.grad, g_y, F,
+                                              float(0.5 * eps * self._drift))
+            else:
+                s = state.grad + g_y
+                w = noise.xi + (0.5 * eps * self._drift) * LT_rows(F, s)
             with np.errstate(over="ignore", invalid="ignore"):
                 logr = (
                     lp_y - state.logp - 0.5 * np.einsum("ij,ij->i", w, w)
