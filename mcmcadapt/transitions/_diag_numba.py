@@ -69,6 +69,43 @@ def gaussian_reverse_noise(xi, gx, gy, F, k):
     return s, w
 
 
+@njit(**_EXACT)
+def row_scaled_step(a, c, b, F, out):
+    """out = a + c[:, None] ⊙ (b ⊙ F) for a diagonal factor F (d,) and per-row c (n,): a
+    leapfrog drift (x + h Lv) or kick (v + c Lᵀg) in one pass, the numpy expression's
+    roundings. ``out`` may be ``a``."""
+    n, d = a.shape
+    for i in range(n):
+        ci = c[i]
+        for j in range(d):
+            out[i, j] = a[i, j] + ci * (b[i, j] * F[j])
+
+
+@njit(**_EXACT)
+def row_scaled_step_sqnorm(a, c, b, F):
+    """Row norms ‖aᵢ + cᵢ (bᵢ ⊙ F)‖² without forming the rows (the leapfrog energy check)."""
+    n, d = a.shape
+    out = np.zeros(n)
+    for i in range(n):
+        ci = c[i]
+        acc = 0.0
+        for j in range(d):
+            t = a[i, j] + ci * (b[i, j] * F[j])
+            acc += t * t
+        out[i] = acc
+    return out
+
+
+@njit(**_EXACT)
+def select_rows(keep, a, b, out):
+    """out[i] = a[i] if keep[i] else b[i] (rows), in one pass."""
+    n, d = a.shape
+    for i in range(n):
+        src = a if keep[i] else b
+        for j in range(d):
+            out[i, j] = src[i, j]
+
+
 @njit(**_JIT)
 def leapfrog_backward_first_order(rows, hs, gs, vhs, F, xbar, vbar, glog_rows):
     """L-gradient (d,) of the reverse pass through stored leapfrog trajectories with a

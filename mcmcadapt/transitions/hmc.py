@@ -36,7 +36,8 @@ import numpy as np
 
 from .._validation import positive_float
 from ..errors import HyperparameterError, InputError
-from ._diag_numba import leapfrog_backward_first_order
+from ._diag_numba import (leapfrog_backward_first_order, row_scaled_step, row_scaled_step_sqnorm,
+                          select_rows)
 from .base import Proposal, evaluate, hvp_rows, zero_hessian
 from .precond import L_rows, LT_rows
 from .preconditioned import PreconditionedTransition
@@ -182,26 +183,36 @@ class HMC(PreconditionedTransition):
         H0 = -lp + 0.5 * _sqnorm(noise.xi)
         live = np.ones(n, dtype=bool)
         n_grad = np.zeros(n, dtype=np.int64)
-        v = noise.xi + (0.5 * hs[0])[:, None] * LT_rows(F, gs[0])
+        # a diagonal factor runs each leapfrog update as one compiled pass with the numpy
+        # expression's roundings (the same trajectories, fewer population-sized temporaries)
+        fused = F.ndim == 1
+        v = self._kick(noise.xi, 0.5 * hs[0], gs[0], F, fused)
         for k in range(K):
             move = hs[k] > 0
             vhs[k] = v
             with np.errstate(over="ignore", invalid="ignore"):
-                x_new = xs[k] + hs[k][:, None] * L_rows(F, v)
+                if fused:
+                    x_new = np.empty((n, d))
+                    row_scaled_step(xs[k], hs[k], v, F, x_new)
+                else:
+                    x_new = xs[k] + hs[k][:, None] * L_rows(F, v)
                 lp_new, g_new, ok, evaluated = evaluate(model, x_new, active=move)
                 n_grad += evaluated
-                err = -lp_new + 0.5 * _sqnorm(v + (0.5 * hs[k])[:, None] * LT_rows(F, g_new)) - H0
+                c = 0.5 * hs[k]
+                kinetic = (row_scaled_step_sqnorm(v, c, g_new, F) if fused
+                           else _sqnorm(v + c[:, None] * LT_rows(F, g_new)))
+                err = -lp_new + 0.5 * kinetic - H0
             bad = move & ~(ok & (err <= self.max_energy_error))
             if bad.any():
                 live &= ~bad
                 hs[k:, bad] = 0.0
-            keep = (move & ~bad)[:, None]
-            xs[k + 1] = np.where(keep, x_new, xs[k])
-            gs[k + 1] = np.where(keep, g_new, gs[k])
-            lp = np.where(keep[:, 0], lp_new, lp)
+            keep = move & ~bad
+            select_rows(keep, x_new, xs[k], xs[k + 1])
+            select_rows(keep, g_new, gs[k], gs[k + 1])
+            lp = np.where(keep, lp_new, lp)
             h_next = hs[k + 1] if k + 1 < K else 0.0
             with np.errstate(over="ignore", invalid="ignore"):
-                v = v + (0.5 * (hs[k] + h_next))[:, None] * LT_rows(F, gs[k + 1])
+                v = self._kick(v, 0.5 * (hs[k] + h_next), gs[k + 1], F, fused)
         vK2 = _sqnorm(v)
         with np.errstate(over="ignore", invalid="ignore"):
             energy = -lp + 0.5 * vK2
@@ -219,6 +230,15 @@ class HMC(PreconditionedTransition):
             cache={"xs": xs, "gs": gs, "vhs": vhs, "hs": hs, "v": v,
                    "w": self._log_multipliers(noise, n)},
         )
+
+    @staticmethod
+    def _kick(v, c, g, F, fused):
+        """v + c[:, None] ⊙ Lᵀg as a new array (c (n,): per-chain half or full steps)."""
+        if not fused:
+            return v + c[:, None] * LT_rows(F, g)
+        out = np.empty_like(v)
+        row_scaled_step(v, c, g, F, out)
+        return out
 
     def _backward(self, model, phi, d, proposal, xbar, vbar, need_x, active=None):
         """Reverse pass through the stored leapfrog. xbar, vbar: adjoints of the final (x, v)

@@ -1,12 +1,14 @@
-"""The Gaussian kernels' fused proposal passes (diagonal preconditioners) give the numpy
-expressions' numbers to the last bit, including non-finite ones, so a proposal does not
-depend on which path made it."""
+"""The kernels' fused passes for diagonal preconditioners (Gaussian proposals, HMC's leapfrog)
+give the numpy expressions' numbers to the last bit, including non-finite ones, so a proposal
+does not depend on which path made it."""
 
 import numpy as np
 import pytest
 
-from mcmcadapt.transitions import MALA, RWM, ULA
-from mcmcadapt.transitions._diag_numba import gaussian_move, gaussian_reverse_noise
+from mcmcadapt.transitions import HMC, MALA, RWM, ULA
+from mcmcadapt.transitions._diag_numba import (gaussian_move, gaussian_reverse_noise,
+                                               row_scaled_step, row_scaled_step_sqnorm,
+                                               select_rows)
 from mcmcadapt.transitions.precond import L_rows, LT_rows, M_rows
 from test_transitions_support import Quartic
 from test_transitions_vjp import setup
@@ -34,7 +36,32 @@ def test_fused_passes_equal_the_numpy_expressions_bitwise(seed):
         np.testing.assert_array_equal(w2, w)
 
 
-@pytest.mark.parametrize("cls", [MALA, ULA, RWM])
+@pytest.mark.parametrize("seed", range(10))
+def test_leapfrog_passes_equal_the_numpy_expressions(seed):
+    rng = np.random.default_rng(seed)
+    n, d = rng.integers(1, 40), rng.integers(1, 200)
+    a, b = rng.standard_normal((2, n, d)) * 10.0 ** rng.uniform(-3, 3)
+    b[0, 0] = np.nan
+    F = np.exp(rng.standard_normal(d))
+    c = rng.uniform(0.0, 0.5, n)
+    with np.errstate(all="ignore"):
+        expected = a + c[:, None] * LT_rows(F, b)
+    out = np.empty_like(a)
+    row_scaled_step(a, c, b, F, out)
+    np.testing.assert_array_equal(out, expected)
+    row_scaled_step(a, c, b, F, a)  # in place
+    np.testing.assert_array_equal(a, expected)
+    norms = row_scaled_step_sqnorm(a * 0.0, c, b, F)  # ‖c (b ⊙ F)‖² per row
+    ref = np.sum((c[:, None] * LT_rows(F, b)) ** 2, axis=1)
+    np.testing.assert_allclose(norms[1:], ref[1:], rtol=1e-13)
+    assert np.isnan(norms[0])
+    keep = rng.random(n) < 0.5
+    out = np.empty_like(a)
+    select_rows(keep, a, b, out)
+    np.testing.assert_array_equal(out, np.where(keep[:, None], a, b))
+
+
+@pytest.mark.parametrize("cls", [MALA, ULA, RWM, HMC])
 def test_diagonal_proposal_equals_the_dense_path_with_a_diagonal_factor(cls):
     """The dense path (numpy, L = diag) and the fused diagonal path agree on a whole
     proposal (to rounding: a matrix product replaces the elementwise one)."""
