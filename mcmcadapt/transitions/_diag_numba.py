@@ -101,9 +101,12 @@ def select_rows(keep, a, b, out):
     """out[i] = a[i] if keep[i] else b[i] (rows), in one pass."""
     n, d = a.shape
     for i in range(n):
-        src = a if keep[i] else b
-        for j in range(d):
-            out[i, j] = src[i, j]
+        if keep[i]:
+            for j in range(d):
+                out[i, j] = a[i, j]
+        else:
+            for j in range(d):
+                out[i, j] = b[i, j]
 
 
 @njit(**_JIT)
