@@ -1,4 +1,7 @@
-"""Fused reverse-mode accumulations for diagonal preconditioners.
+"""Fused passes for diagonal preconditioners: the forward updates of the Gaussian proposals
+and of HMC's leapfrog (compiled without fast-math, so they round exactly as the numpy
+expressions they replace and the trajectories are the same to the last bit), and the
+reverse-mode accumulations of their VJPs.
 
 With a diagonal (or identity) preconditioner every L-gradient the kernels accumulate is a
 column sum of row-weighted elementwise products, Σᵢ rᵢ aᵢⱼ bᵢⱼ. Written with numpy, each
