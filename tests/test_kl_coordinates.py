@@ -146,7 +146,7 @@ def test_draw_columns_is_uniform_over_subsets_and_all_means_none():
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "all"])
 def test_bad_coordinates_are_named(bad):
-    with pytest.raises((HyperparameterError, TypeError, ValueError), match="coordinates"):
+    with pytest.raises(HyperparameterError, match="coordinates"):
         KLObjective(coordinates=bad)
 
 

@@ -135,9 +135,9 @@ class _GaussianProposal(PreconditionedTransition):
     def column_vjp(self, model, state, phi, noise, proposal, cot, columns):
         """See :meth:`.base.Transition.column_vjp`. A diagonal preconditioner's L-gradient is
         one column sum per coordinate, so only the m listed columns are read."""
-        n, d, phi, pre, F, eps = self._setup(model, state, phi, noise, proposal)
-        if pre.kind == "dense":
+        if self.precond == "dense":
             return super().column_vjp(model, state, phi, noise, proposal, cot, columns)
+        n, d, phi, pre, F, eps = self._setup(model, state, phi, noise, proposal)
         columns = check_columns(columns, d)
         cot = self._check_cot(cot, (n, columns.size), "cot")
         live = (~proposal.diverging).astype(np.float64)
