@@ -34,13 +34,52 @@ def as_particles(X, name="X", min_rows=2, dim=None, check_finite=True):
             "or model was set up with)."
         )
     X = np.ascontiguousarray(X, dtype=np.float64)
-    if check_finite and not np.all(np.isfinite(X)):
+    if check_finite and not all_finite(X):
         bad = np.argwhere(~np.isfinite(X))[0]
         raise InputError(
             f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
             "remove or fix those particles."
         )
     return X
+
+
+# x·0 is 0 for finite x and NaN for ±inf and NaN, so a sum of such products is 0 exactly when
+# every entry is finite; re-association lets that sum vectorise (where a loop of isfinite
+# tests with an early exit does not), while without ``nnan``/``ninf`` LLVM may not fold x·0
+# to 0. One pass, no temporary: numpy's isfinite(...).all() writes a boolean array first
+# (~15 µs for a 50 × 801 population after the model's gradient, several times per step).
+_FINITE_JIT = {"cache": True, "fastmath": {"reassoc"}, "error_model": "numpy"}
+
+
+@nb.njit(**_FINITE_JIT)
+def _finite_flat(a):
+    acc = 0.0
+    for i in range(a.size):
+        acc += a[i] * 0.0
+    return acc == 0.0
+
+
+@nb.njit(**_FINITE_JIT)
+def _finite_rows(A, out):
+    for i in range(A.shape[0]):
+        acc = 0.0
+        for j in range(A.shape[1]):
+            acc += A[i, j] * 0.0
+        out[i] = acc == 0.0
+
+
+def all_finite(a):
+    """Whether every entry of the float64 array ``a`` (any shape and layout) is finite."""
+    a = np.asarray(a, dtype=np.float64)
+    return bool(_finite_flat(a.reshape(-1) if a.flags.c_contiguous else a.ravel()))
+
+
+def finite_rows(A):
+    """(n,) bool: whether each row of the float64 (n, d) array ``A`` is finite throughout."""
+    A = np.asarray(A, dtype=np.float64)
+    out = np.empty(A.shape[0], dtype=np.bool_)
+    _finite_rows(A, out)
+    return out
 
 
 def positive_float(value, name):

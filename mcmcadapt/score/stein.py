@@ -149,7 +149,8 @@ class Stein(ScoreEstimator):
 
     def _gradients(self, Y):
         if Y is None:
-            return self.G_.copy()
+            # a fresh product is the caller's to keep, so Ĝ is not also cached and copied
+            return self.weights_ @ self.Xc_ if self._G_ is None else self._G_.copy()
         out = np.empty_like(Y)
         # blocks bound the (m, n) temporaries (kernel, weights, solve) for any number of queries
         for rows in query_blocks(Y.shape[0], self.n_):

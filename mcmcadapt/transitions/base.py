@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._random import standard_normal
-from .._validation import as_generator, as_particles, check_columns
+from .._validation import all_finite, as_generator, as_particles, check_columns, finite_rows
 from ..errors import InputError, ModelError
 
 
@@ -99,7 +99,7 @@ def evaluate(model, Y, active=None, batch=None):
     evaluated or with non-finite output get lp = -inf, g = 0 and ok = False, so nothing
     non-finite leaves this function. The model is never called with non-finite positions."""
     n, d = Y.shape
-    todo = np.isfinite(Y).all(axis=1)
+    todo = finite_rows(Y)
     if active is not None:
         todo &= active
     lp = np.full(n, -np.inf)
@@ -119,8 +119,7 @@ def evaluate(model, Y, active=None, batch=None):
             f"model.logp_and_grad returned shapes {lp_s.shape} and {g_s.shape} for "
             f"{idx.size} points in {d} dimensions; expected ({idx.size},) and ({idx.size}, {d})."
         )
-    with np.errstate(invalid="ignore"):
-        good = np.isfinite(lp_s) & np.isfinite(g_s).all(axis=1)
+    good = np.isfinite(lp_s) & finite_rows(g_s)
     if idx.size == n and good.all():
         # the common case: one copy (callers write into the result, and the model may
         # reuse its output buffers) instead of a zeroed array and an indexed scatter
@@ -308,7 +307,7 @@ class Transition:
                 f"phi must be a 1-D array of length {p} for {self!r} in {dim} dimensions; got "
                 f"shape {phi.shape}. Build it with init_params(model)."
             )
-        if not np.all(np.isfinite(phi)):
+        if not all_finite(phi):
             raise InputError("phi contains NaN or inf; pass finite kernel parameters.")
         return phi
 
@@ -357,6 +356,6 @@ class Transition:
         cot = np.asarray(cot, dtype=np.float64)
         if cot.shape != shape:
             raise InputError(f"{name} must have shape {shape}; got {cot.shape}.")
-        if not np.all(np.isfinite(cot)):
+        if not all_finite(cot):
             raise InputError(f"{name} contains NaN or inf; pass a finite cotangent.")
         return cot

@@ -20,7 +20,7 @@ coordinates (:mod:`._learned_numba`): nothing of size (n·d, H) is stored.
 
 import numpy as np
 
-from .._validation import as_particles, check_columns, positive_float
+from .._validation import all_finite, as_particles, check_columns, positive_float
 from ..errors import HyperparameterError, InputError
 from ._learned_numba import gather_columns, learned_update, learned_vjp
 from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim, zero_hessian
@@ -201,6 +201,6 @@ class Learned(Transition):
                 f"phi must be a 1-D array of length {p} (5·hidden + 2) for {self!r}; got shape "
                 f"{phi.shape}. Build it with init_params(model)."
             )
-        if not np.all(np.isfinite(phi)):
+        if not all_finite(phi):
             raise InputError("phi contains NaN or inf; pass finite network weights.")
         return phi
