@@ -74,3 +74,33 @@ def test_diagonal_proposal_equals_the_dense_path_with_a_diagonal_factor(cls):
     b = dense.propose(model, dense.init(model, X), phi_dense, noise)
     np.testing.assert_allclose(a.y, b.y, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(a.log_accept_ratio, b.log_accept_ratio, rtol=1e-11, atol=1e-11)
+
+
+def test_accept_selects_rows_like_where_and_shares_whole_arrays():
+    """accept takes whole arrays when every chain comes from one side (an unadjusted
+    kernel accepts all), and otherwise the rows np.where would pick, bit for bit."""
+    from mcmcadapt.transitions.base import Noise, Proposal, State
+
+    rng = np.random.default_rng(4)
+    n, d = 6, 9
+    state = State(x=rng.standard_normal((n, d)), logp=rng.standard_normal(n),
+                  grad=rng.standard_normal((n, d)))
+    y, gy = rng.standard_normal((2, n, d))
+    gy[2, 3] = np.nan  # values are copied as they are
+    for kernel, div in ((ULA(), np.zeros(n, bool)), (ULA(), np.ones(n, bool)),
+                        (ULA(), np.arange(n) % 3 == 0), (MALA(), np.zeros(n, bool))):
+        logr = np.where(div, -np.inf, rng.normal(-0.5, 1.0, n))
+        prop = Proposal(y=y, logp_y=rng.standard_normal(n), grad_y=gy, log_accept_ratio=logr,
+                        n_grad=np.ones(n, np.int64), diverging=div)
+        noise = Noise(xi=np.zeros((n, d)), log_u=np.log(rng.random(n)))
+        new, info = kernel.accept(state, prop, noise)
+        a = info.accepted
+        for got, p, s in ((new.x, y, state.x), (new.grad, gy, state.grad)):
+            np.testing.assert_array_equal(got, np.where(a[:, None], p, s))
+            if a.all():
+                assert got is p
+            elif not a.any():
+                assert got is s
+            else:
+                assert got is not p and got is not s
+        np.testing.assert_array_equal(new.logp, np.where(a, prop.logp_y, state.logp))

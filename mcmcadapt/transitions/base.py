@@ -20,6 +20,7 @@ import numpy as np
 
 from .._random import standard_normal
 from .._validation import all_finite, as_generator, as_particles, check_columns, finite_rows
+from ._diag_numba import select_rows
 from ..errors import InputError, ModelError
 
 
@@ -130,6 +131,20 @@ def evaluate(model, Y, active=None, batch=None):
     g[sel] = g_s[good]
     ok[sel] = True
     return lp, g, ok, todo
+
+
+def _select_rows(keep, a, b):
+    """Rows of a where ``keep``, of b elsewhere. States and proposals are never written to
+    once made, so when every row comes from one side that array itself is the result: an
+    unadjusted kernel accepts every chain, and copying a population of a BNN twice per step
+    cost ~4% of its gradient time."""
+    if keep.all():
+        return a
+    if not keep.any():
+        return b
+    out = np.empty_like(a)
+    select_rows(keep, a, b, out)
+    return out
 
 
 def zero_hessian(model):
@@ -244,11 +259,10 @@ class Transition:
             accepted = live
         with np.errstate(over="ignore"):
             acc_rate = np.where(live, np.exp(np.minimum(logr, 0.0)), 0.0)
-        a = accepted[:, None]
         new = State(
-            x=np.where(a, proposal.y, state.x),
+            x=_select_rows(accepted, proposal.y, state.x),
             logp=np.where(accepted, proposal.logp_y, state.logp),
-            grad=np.where(a, proposal.grad_y, state.grad),
+            grad=_select_rows(accepted, proposal.grad_y, state.grad),
         )
         energy = None
         if proposal.energy is not None:
