@@ -6,6 +6,10 @@ noise), and ``accept`` applies the Metropolis test (or accepts unconditionally f
 kernels). Keeping the noise explicit is what makes ``proposal_vjp`` / ``log_ratio_vjp``
 reparameterisation gradients, checkable against finite differences with the noise held fixed.
 
+States, noises and proposals are values: nothing writes into their arrays once they are made,
+so a new state may share arrays with its proposal or with the old state (``accept`` does when
+every chain comes from the same side). Copy an array before modifying it in place.
+
 Non-finite handling (one rule for every kernel): a chain whose proposal is non-finite, whose
 log density or gradient there is NaN/±inf, or (HMC) whose energy error exceeds the divergence
 threshold is *diverging*. Its proposal is replaced by its current position (y = x, with x's
@@ -135,9 +139,9 @@ def evaluate(model, Y, active=None, batch=None):
 
 def _select_rows(keep, a, b):
     """Rows of a where ``keep``, of b elsewhere. States and proposals are never written to
-    once made, so when every row comes from one side that array itself is the result: an
-    unadjusted kernel accepts every chain, and copying a population of a BNN twice per step
-    cost ~4% of its gradient time."""
+    once made (see the module docstring), so when every row comes from one side that array
+    itself is the result: an unadjusted kernel accepts every chain, and copying a BNN
+    population twice per step cost ~4% of its gradient time."""
     if keep.all():
         return a
     if not keep.any():
