@@ -201,3 +201,21 @@ def test_get_params_and_clone():
     }
     other = est.clone(eta=0.1)
     assert other.eta == 0.1 and other.statistic == "U" and not hasattr(other, "X_")
+
+
+@pytest.mark.parametrize("n, d", [(6, 40), (40, 6)])  # Ĝ kept factored (n < d) and solved for
+def test_in_sample_result_is_the_callers_to_modify(n, d):
+    """gradients() returns a new array each time (the adaptation writes its residual into
+    it): modifying it changes neither later calls, nor Ĝ, nor out-of-sample queries."""
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(n, d)), rng.normal(size=(3, d))
+    est = Stein().fit(X)
+    first = est.gradients()
+    ref = first.copy()
+    out_ref = est.gradients(Y)
+    first[:] = np.nan
+    np.testing.assert_array_equal(est.gradients(), ref)
+    np.testing.assert_array_equal(est.G_, ref)
+    np.testing.assert_array_equal(est.gradients(Y), out_ref)
+    again = est.gradients()
+    assert again is not est.G_ and not np.shares_memory(again, est.G_)
