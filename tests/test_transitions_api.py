@@ -48,6 +48,17 @@ def test_describe_set_round_trip(kernel):
         kernel.set_inv_mass(phi, np.ones(4))
 
 
+@pytest.mark.parametrize("kernel", ALL_KERNELS + [HMC("diag", step_spread=True)], ids=repr)
+def test_step_size_is_what_describe_reports(kernel):
+    model = Quartic(d=3)
+    rng = np.random.default_rng(2)
+    phi = kernel.init_params(model, step_size=0.37)
+    for _ in range(3):
+        assert kernel.get_step_size(phi) == kernel.describe(phi)["step_size"]
+        assert isinstance(kernel.get_step_size(phi), float)
+        phi = phi + 0.1 * rng.standard_normal(phi.shape)
+
+
 def test_hmc_describe_modes():
     model = Quartic(d=3)
     k1 = HMC("diag", n_steps=7)

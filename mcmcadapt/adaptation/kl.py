@@ -262,10 +262,8 @@ class KLObjective(Objective):
     def update(self, model, transition, state, phi, rng):
         if self.metropolis:
             return self._update_metropolis(model, transition, state, phi, rng)
-        n, d = state.x.shape
-        noise = transition.draw_noise(n, d, rng)
-        prop = transition.propose(model, state, phi, noise)
-        new_state, info = transition.accept(state, prop, noise)
+        d = state.x.shape[1]
+        noise, prop, new_state, info = self.move(model, transition, state, phi, rng)
         record = {"acceptance_rate": 1.0, "info": info, "n_bad": int(np.sum(info.diverging))}
         columns = draw_columns(self.coordinates, d, rng)
         grad, record["objective"] = kl_gradient(model, transition, state, phi, noise, prop,
@@ -312,7 +310,7 @@ class KLObjective(Objective):
         return grad, scale * float(np.mean(np.sum(diff[keep] ** 2, axis=1)))
 
     def _update_metropolis(self, model, transition, state, phi, rng):
-        new_state, info = transition.step(model, state, phi, rng)
+        new_state, info = self.move(model, transition, state, phi, rng)[2:]
         acc = mean_acceptance(info.log_accept_ratio)
         eps = self.dual.update(acc) if self.range is None else None
         grad, fisher = (self._probe_gradient(model, transition, state, phi, rng)

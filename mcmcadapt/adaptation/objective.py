@@ -21,16 +21,41 @@ returns ``(state, phi)`` (e.g. an initial step size), and ``finalize(transition,
 returns the φ to keep after the last iteration (e.g. Stan's averaged step size).
 """
 
+import time
+
 import numpy as np
 
 from .._validation import finite_rows
 
 
 class Objective:
-    """Base class: no-op hooks and the shared one-step move."""
+    """Base class: no-op hooks and the shared one-step move.
+
+    ``kernel_seconds`` / ``kernel_cpu_seconds`` accumulate the wall / thread CPU time that
+    :meth:`move` spends outside the model: the kernel's own work, which plain sampling pays
+    too. The rest of an iteration outside the model is the adaptation's (score estimates,
+    VJPs, probes, step-size searches, the optimiser); :func:`~.tune.tune` reports both."""
 
     name = "objective"
     uses_gradient = True
+    kernel_seconds = 0.0
+    kernel_cpu_seconds = 0.0
+
+    def move(self, model, transition, state, phi, rng):
+        """One step of the whole population with the kernel at φ, as ``transition.step``
+        takes it, returning ``(noise, proposal, new_state, info)``. ``model`` is the
+        tuning loop's counting proxy, whose clocks (``seconds``, ``cpu_seconds``) tell the
+        model's share of the step; a plain model counts wholly as kernel time."""
+        t0, c0 = time.perf_counter(), time.thread_time()
+        m0, mc0 = getattr(model, "seconds", 0.0), getattr(model, "cpu_seconds", 0.0)
+        n, d = state.x.shape
+        noise = transition.draw_noise(n, d, rng)
+        prop = transition.propose(model, state, phi, noise)
+        new_state, info = transition.accept(state, prop, noise)
+        self.kernel_seconds += (time.perf_counter() - t0) - (getattr(model, "seconds", 0.0) - m0)
+        self.kernel_cpu_seconds += ((time.thread_time() - c0)
+                                    - (getattr(model, "cpu_seconds", 0.0) - mc0))
+        return noise, prop, new_state, info
 
     def setup(self, model, transition, state, phi, n_steps, rng):
         return state, phi

@@ -4,6 +4,8 @@ Convention: ``grad`` is the gradient of a loss to *minimise*; objectives that ma
 (the speed measure) hand in the negated gradient.
 """
 
+import math
+
 import numba as nb
 import numpy as np
 
@@ -28,7 +30,8 @@ class Adam:
         gradient or loss was NaN/inf (1 keeps the rate).
 
     A skipped update leaves φ, the moments and the step counter untouched: a non-finite
-    value never reaches φ. ``n_skipped`` and ``n_clipped`` count events.
+    value never reaches φ. ``n_skipped`` and ``n_clipped`` count events; ``grad_norm`` is
+    the Euclidean norm of the last gradient handed in (NaN when it was not finite).
     """
 
     def __init__(self, lr=0.02, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=10.0,
@@ -43,6 +46,7 @@ class Adam:
         if not 0.0 < float(skip_shrink) <= 1.0:
             raise HyperparameterError(f"skip_shrink must lie in (0, 1], got {skip_shrink!r}.")
         self.lr = lr.copy()
+        self.grad_norm = np.nan
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.eps = positive_float(eps, "eps")
@@ -72,7 +76,8 @@ class Adam:
             raise HyperparameterError(
                 f"per-coordinate lr has shape {self.lr.shape}, parameters have {phi.shape}.")
         norm = _finite_norm(grad)
-        if not (norm >= 0.0 and np.isfinite(loss)):
+        self.grad_norm = norm if norm >= 0.0 else np.nan
+        if not (norm >= 0.0 and math.isfinite(loss)):
             self.n_skipped += 1
             self.lr = self.lr * self.skip_shrink
             return phi.copy(), "skipped"
@@ -85,12 +90,11 @@ class Adam:
             self.m = np.zeros_like(phi)
             self.v = np.zeros_like(phi)
         self.t += 1
-        lr = np.broadcast_to(self.lr, phi.shape)
         scale = _NO_SCALE if scale is None else np.asarray(scale, dtype=np.float64)
         out = np.empty_like(phi)
         _adam_update(phi, grad, g_scale, self.m, self.v, self.beta1, self.beta2,
-                     1.0 - self.beta1 ** self.t, 1.0 - self.beta2 ** self.t, lr, scale,
-                     self.eps, out)
+                     1.0 - self.beta1 ** self.t, 1.0 - self.beta2 ** self.t,
+                     self.lr.reshape(-1), scale, self.eps, out)
         return out, status
 
 
@@ -111,11 +115,14 @@ def _finite_norm(g):
 @nb.njit(cache=True)
 def _adam_update(phi, grad, g_scale, m, v, b1, b2, c1, c2, lr, scale, eps, out):
     """Moments m, v updated in place with the gradient g_scale·grad; out = the new φ, with
-    bias corrections c1 = 1 − β1ᵗ, c2 = 1 − β2ᵗ and the step lr (times ``scale`` unless it
-    is empty). One pass instead of a dozen numpy temporaries (~10 µs per adaptation step)."""
+    bias corrections c1 = 1 − β1ᵗ, c2 = 1 − β2ᵗ and the step lr (one rate, or one per
+    coordinate; times ``scale`` unless it is empty). One pass instead of a dozen numpy
+    temporaries (~10 µs per adaptation step)."""
     for i in range(phi.size):
         g = g_scale * grad[i]
         m[i] = b1 * m[i] + (1.0 - b1) * g
         v[i] = b2 * v[i] + (1.0 - b2) * g * g
-        step = lr[i] if scale.size == 0 else lr[i] * scale[i]
+        step = lr[i] if lr.size > 1 else lr[0]
+        if scale.size:
+            step *= scale[i]
         out[i] = phi[i] - step * (m[i] / c1) / (np.sqrt(v[i] / c2) + eps)

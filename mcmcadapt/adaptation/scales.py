@@ -16,13 +16,14 @@ import numpy as np
 
 
 def param_scales(transition, phi):
-    """(p,) multipliers of the learning rate at the current φ."""
-    scales = np.ones(np.shape(phi))
+    """(p,) multipliers of the learning rate at the current φ, or None when all are 1
+    (every kernel without a dense preconditioner)."""
     if getattr(transition, "precond", None) != "dense":
-        return scales
+        return None
     M = transition.describe(phi).get("inv_mass")
     if M is None:
-        return scales
+        return None
+    scales = np.ones(np.shape(phi))
     d = M.shape[0]
     rows, _ = np.tril_indices(d, -1)
     scales[1 + d: 1 + d + rows.size] = np.sqrt(np.diag(M) / d)[rows]

@@ -221,10 +221,8 @@ class SpeedObjective(Objective):
         return np.nan, np.asarray(dH, dtype=np.float64)
 
     def update(self, model, transition, state, phi, rng):
-        n, d = state.x.shape
-        noise = transition.draw_noise(n, d, rng)
-        prop = transition.propose(model, state, phi, noise)
-        new_state, info = transition.accept(state, prop, noise)
+        n = state.x.shape[0]
+        noise, prop, new_state, info = self.move(model, transition, state, phi, rng)
         lar = np.asarray(prop.log_accept_ratio, dtype=np.float64)
         ok = np.isfinite(lar) & ~nonfinite_chains(prop) & ~np.asarray(prop.diverging, bool)
         acc = mean_acceptance(np.where(ok, lar, -np.inf))
@@ -260,7 +258,7 @@ class SpeedObjective(Objective):
         else:
             # No usable proposal, hence no gradient: back off as Stan's heuristic does.
             record.update(objective=np.nan, entropy=np.nan, speed=np.nan)
-            phi = transition.set_step_size(phi, 0.5 * transition.describe(phi)["step_size"])
+            phi = transition.set_step_size(phi, 0.5 * transition.get_step_size(phi))
         self.log_beta += self.beta_rate * (acc - self.target_accept)
         if self.dual is not None:
             phi = transition.set_step_size(phi, self.dual.update(acc))

@@ -66,7 +66,7 @@ def local_step_sizes(model, transition, state, phi, rng, accept=0.8, n_momenta=3
     _check_options(accept=accept, n_momenta=n_momenta, iterations=iterations, octaves=octaves)
     rng = as_generator(rng)  # one stream for the momentum draws (a seed would repeat them)
     n, d = state.x.shape
-    eps = transition.describe(phi)["step_size"]
+    eps = transition.get_step_size(phi)
     lo_log = np.log(eps) + octaves[0] * LN2
     hi_log = np.log(eps) + octaves[1] * LN2
     centre, half = 0.5 * (lo_log + hi_log), 0.5 * (hi_log - lo_log)

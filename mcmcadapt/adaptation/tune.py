@@ -56,10 +56,13 @@ class TuneResult:
     messages : list of str
         Warnings issued during tuning (model failures, skipped updates).
     timing : dict
-        Wall seconds: ``total`` (the whole call) and ``model`` (inside the model's
-        ``logp_and_grad`` / ``hvp``); their difference is the adaptation overhead.
-        ``cpu_total`` and ``cpu_model``: the same in CPU seconds of the calling thread
-        (robust to other processes; not counting work the model hands to other threads).
+        Wall seconds: ``total`` (the whole call), ``model`` (inside the model's
+        ``logp_and_grad`` / ``hvp``) and ``kernel`` (the population's moves outside the
+        model: the kernel's own work, which sampling pays too). What remains, total − model
+        − kernel, is the adaptation's overhead (score estimates, VJPs, probes, step-size
+        searches, the optimiser, the record). ``cpu_total``, ``cpu_model`` and
+        ``cpu_kernel``: the same in CPU seconds of the calling thread (robust to other
+        processes; not counting work the model hands to other threads).
     """
 
     params: dict
@@ -170,10 +173,10 @@ class _Recorder:
 
     def add(self, t, transition, phi, state, rec, status, grad_norm, n_grad):
         h = self.h
-        described = transition.describe(phi)
+        eps = transition.get_step_size(phi)
         h["objective"][t] = rec.get("objective", np.nan)
         h["acceptance_rate"][t] = rec.get("acceptance_rate", np.nan)
-        h["step_size"][t] = described["step_size"]
+        h["step_size"][t] = eps
         h["grad_norm"][t] = grad_norm
         h["beta"][t] = rec.get("beta", np.nan)
         h["status"][t] = STATUS[status]
@@ -181,6 +184,7 @@ class _Recorder:
         h["n_grad"][t] = n_grad
         if t % self.param_every == 0:
             j = t // self.param_every
+            described = transition.describe(phi)
             for k in self.params:
                 self.params[k][j] = described[k]
         info = rec.get("info")
@@ -192,7 +196,7 @@ class _Recorder:
             w["acceptance_rate"][:, j] = info.acceptance_rate[:k]
             w["diverging"][:, j] = info.diverging[:k]
             w["n_grad"][:, j] = info.n_grad[:k]
-            w["step_size"][j] = described["step_size"]
+            w["step_size"][j] = eps
             if getattr(info, "energy", None) is not None:
                 w["energy"][:, j] = info.energy[:k]
                 self.has_energy = True
@@ -285,6 +289,7 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
     X0 = initial_positions(model, chains, init, rng)
     state = transition.init(counting, X0)
     phi = np.asarray(transition.init_params(counting, X0, step_size=step_size), dtype=np.float64)
+    kernel_start = (obj.kernel_seconds, obj.kernel_cpu_seconds)  # an instance may be reused
     state, phi = obj.setup(counting, transition, state, phi, steps, rng)
     opt = Adam(lr=lr, clip_norm=clip_norm)
     rec = _Recorder(transition, phi, steps, chains, model.dim, record_chains, warmup_max_draws)
@@ -317,9 +322,9 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
                     phi_sum[:], n_avg = 0.0, 0
             else:
                 phi = record.get("phi", phi)  # coordinates the objective sets directly
-                gnorm = float(np.linalg.norm(grad))
                 phi, status = opt.step(phi, grad, record.get("objective", 0.0),
                                        scale=param_scales(transition, phi))
+                gnorm = opt.grad_norm
             rec.add(t, transition, phi, state, record, status, gnorm, counting.n_grad)
             if t >= avg_from:
                 phi_sum += phi
@@ -354,4 +359,6 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
         estimator=est_name, seed=seed if isinstance(seed, (int, type(None))) else "generator",
         settings=json.loads(json.dumps(settings, default=repr)),
         timing={"total": time.perf_counter() - start, "model": counting.seconds,
-                "cpu_total": time.thread_time() - cpu_start, "cpu_model": counting.cpu_seconds})
+                "kernel": obj.kernel_seconds - kernel_start[0],
+                "cpu_total": time.thread_time() - cpu_start, "cpu_model": counting.cpu_seconds,
+                "cpu_kernel": obj.kernel_cpu_seconds - kernel_start[1]})

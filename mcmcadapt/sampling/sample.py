@@ -78,7 +78,7 @@ def _sample(model, result, chains, draws, seed, progress):
              "lp": np.empty((chains, draws)),
              "n_grad": np.zeros((chains, draws), dtype=np.int64),
              "energy": np.empty((chains, draws)),
-             "step_size": np.full((chains, draws), transition.describe(phi)["step_size"])}
+             "step_size": np.full((chains, draws), transition.get_step_size(phi))}
     has_energy = False
     done = 0
     interrupted = False

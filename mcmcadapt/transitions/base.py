@@ -202,6 +202,11 @@ class Transition:
     def describe(self, phi):
         raise NotImplementedError
 
+    def get_step_size(self, phi):
+        """The step size that ``describe(phi)`` reports, as a float (cheaper where a kernel
+        can read it off φ directly: the tuning loop records it every iteration)."""
+        return float(self.describe(phi)["step_size"])
+
     def set_step_size(self, phi, eps):
         raise NotImplementedError(f"the {self.name} kernel has no step-size parameter.")
 

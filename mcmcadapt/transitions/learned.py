@@ -110,6 +110,10 @@ class Learned(Transition):
         phi[5 * H + 1] = _inverse_softplus(2.0 * s)
         return phi
 
+    def get_step_size(self, phi):
+        """ζ, the drift multiplier (fixed; φ holds only network weights)."""
+        return self.zeta
+
     def describe(self, phi, dim=None):
         """{"step_size": ζ (the drift multiplier), "zeta", "hidden", and the named weights}."""
         phi = self._check_phi(phi, dim)

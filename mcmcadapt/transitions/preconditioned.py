@@ -84,6 +84,10 @@ class PreconditionedTransition(Transition):
         out.update(self._pre(d).to_dict(theta))
         return out
 
+    def get_step_size(self, phi):
+        """exp(φ[0]) (ε; for SGLD the Welling–Teh step ε_WT), as ``describe`` reports it."""
+        return float(np.exp(np.asarray(phi, dtype=np.float64)[0]))
+
     def set_step_size(self, phi, eps, dim=None):
         """Copy of φ with the step size replaced by ``eps``."""
         d = self._dim_from_phi(phi, dim)
