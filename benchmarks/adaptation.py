@@ -147,12 +147,14 @@ def overhead_table(quick, repeats=5, cpu=False):
     separate loop of plain steps at the tuned φ ("alone", where caches stay warm); and the
     adaptation, the overhead minus the kernel's work in the loop — the issue's target (score
     estimation, VJPs) applies to it. The last column subtracts the separate loop's kernel
-    time instead: the difference of two separately measured times, noisier (±10 points for
-    the learned kernel) and higher by what the adaptation's work costs the kernel's steps
-    in cache misses. The KL rows are repeated with the gradient taken from
-    ``KL_COORDINATES`` of the 801 coordinates per iteration. Each configuration is run once for 3 steps first, so
-    Numba compilation is not timed, then ``repeats`` times, interleaved over the
-    configurations; the repeat with the smallest wall time is reported (and the smallest
+    overhead instead (the measure of earlier versions): a difference of two separately
+    measured ratios, noisier (±10 points for the learned kernel), and too low where the
+    adaptation calls the model beyond the steps (the KL probe of Metropolis kernels: the
+    separate loop's ratio is per its own model calls only). The KL rows are repeated with
+    the gradient taken from ``KL_COORDINATES`` of the 801 coordinates per iteration (the
+    learned kernel's also with 32: its reverse pass over the drawn coordinates costs ~3×
+    ULA's). Each configuration is run once for 3 steps first, so Numba compilation is not
+    timed, then ``repeats`` times, interleaved over the configurations; the repeat with the smallest wall time is reported (and the smallest
     kernel-step overhead): on a shared machine other processes only ever add time. With
     ``cpu`` all times are CPU seconds of the calling thread (``TuneResult.timing``'s
     ``cpu_*``), which other processes affect far less; the model and the numerics run on
@@ -184,7 +186,7 @@ def overhead_table(quick, repeats=5, cpu=False):
     configs = (("mala", "window", {}, {}), ("ula", "kl", {}, {}), ("ula", "kl", {}, subset),
                ("mala", "speed", {}, {}), ("mala", "kl", {}, {}),
                ("hmc", "speed", {"n_steps": 5}, {}), ("learned", "kl", {}, {}),
-               ("learned", "kl", {}, subset))
+               ("learned", "kl", {}, subset), ("learned", "kl", {}, {"coordinates": 32}))
 
     def label(objective, objective_options):
         return objective + "".join(f", {k}={v}" for k, v in objective_options.items())
