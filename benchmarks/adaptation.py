@@ -154,8 +154,9 @@ def overhead_table(quick, repeats=5, cpu=False):
     the gradient taken from ``KL_COORDINATES`` of the 801 coordinates per iteration (the
     learned kernel's also with 32: its reverse pass over the drawn coordinates costs ~3×
     ULA's). Each configuration is run once for 3 steps first, so Numba compilation is not
-    timed, then ``repeats`` times, interleaved over the configurations; the repeat with the smallest wall time is reported (and the smallest
-    kernel-step overhead): on a shared machine other processes only ever add time. With
+    timed, then ``repeats`` times, interleaved over the configurations; the repeat with the
+    smallest wall time is reported (and the smallest kernel-step overhead of the separate
+    loops): on a shared machine other processes only ever add time. With
     ``cpu`` all times are CPU seconds of the calling thread (``TuneResult.timing``'s
     ``cpu_*``), which other processes affect far less; the model and the numerics run on
     that thread under the package's thread policy.

@@ -60,9 +60,9 @@ class TuneResult:
         ``logp_and_grad`` / ``hvp``) and ``kernel`` (the population's moves outside the
         model: the kernel's own work, which sampling pays too; timed by
         :meth:`~.objective.Objective.move`, so 0 for a custom objective that moves the
-        population without it). What remains, total − model
-        − kernel, is the adaptation's overhead (score estimates, VJPs, probes, step-size
-        searches, the optimiser, the record). ``cpu_total``, ``cpu_model`` and
+        population without it). What remains, total − model − kernel, is the adaptation's
+        overhead (score estimates, VJPs, probes, step-size searches, the optimiser, the
+        record). ``cpu_total``, ``cpu_model`` and
         ``cpu_kernel``: the same in CPU seconds of the calling thread (robust to other
         processes; not counting work the model hands to other threads).
     """
