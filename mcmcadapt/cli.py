@@ -152,8 +152,11 @@ def _tune_and_sample(model, args, objective, seed, label):
                                      if objective == args.objective else None))
     t1 = time.perf_counter()
     note = " (interrupted: sampling with the parameters tuned so far)" if result.interrupted else ""
-    _say(f"[{label}] tuned in {t1 - t0:.1f} s{note}; sampling {args.chains} chains x "
-         f"{args.draws} draws ...")
+    t = result.timing
+    split = (f"model {t['model']:.1f} s, kernel {t['kernel']:.1f} s, adaptation "
+             f"{max(t['total'] - t['model'] - t['kernel'], 0.0):.1f} s")
+    _say(f"[{label}] tuned in {t1 - t0:.1f} s ({split}){note}; sampling {args.chains} "
+         f"chains x {args.draws} draws ...")
     idata = sample(model, result, chains=args.chains, draws=args.draws, seed=seed + 1,
                    progress=args.progress)
     _say(f"[{label}] sampled in {time.perf_counter() - t1:.1f} s")

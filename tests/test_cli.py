@@ -178,6 +178,16 @@ def test_run_prints_summary_and_report_path(tmp_path, capsys):
     assert f"draws: {tmp_path / 'idata.nc'}" in out
 
 
+def test_run_says_where_the_tuning_time_went(tmp_path, capsys):
+    main(["run", "gaussian", *SMALL, "--out", str(tmp_path), "--no-progress"])
+    text = "".join(capsys.readouterr())
+    m = re.search(r"tuned in ([\d.]+) s \(model ([\d.]+) s, kernel ([\d.]+) s, "
+                  r"adaptation ([\d.]+) s\)", text)
+    assert m, text
+    total, *parts = map(float, m.groups())
+    assert sum(parts) <= total + 0.2  # each part rounded to 0.1 s
+
+
 def test_idata_roundtrips_through_netcdf(tmp_path):
     import xarray as xr
 
