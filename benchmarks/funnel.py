@@ -28,7 +28,8 @@ import warnings
 import numpy as np
 
 
-def run(objective, spread, seed, chains, steps, draws, n_steps, target="funnel10"):
+def run(objective, spread, seed, chains, steps, draws, n_steps, target="funnel10",
+        explore=None):
     import arviz_stats as azs
 
     import mcmcadapt as ma
@@ -42,7 +43,9 @@ def run(objective, spread, seed, chains, steps, draws, n_steps, target="funnel10
         result = ma.tune(model, "hmc", objective, chains=chains, steps=steps, seed=seed,
                          precond="diag", progress=False,
                          kernel_options={"n_steps": n_steps, "jitter": True,
-                                         "step_spread": spread})
+                                         "step_spread": spread},
+                         objective_options=({"step_range": {"explore": explore}}
+                                            if spread and explore is not None else None))
         tree = ma.sample(model, result, chains=4, draws=draws, seed=seed + 1000,
                          progress=False)
     wall = time.perf_counter() - t0
@@ -83,6 +86,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=400, help="tuning iterations")
     parser.add_argument("--draws", type=int, default=20000, help="draws per sampling chain")
     parser.add_argument("--n-steps", type=int, default=16, help="leapfrog steps (jittered)")
+    parser.add_argument("--explore", type=float, default=None,
+                        help="octaves of downward exploration of the step range (default: "
+                             "the rule's, 2)")
+    parser.add_argument("--no-single", action="store_true",
+                        help="only the runs with a step range")
     args = parser.parse_args(argv)
 
     from threadpoolctl import threadpool_limits
@@ -92,18 +100,19 @@ def main(argv=None):
     funnel = args.target == "funnel10"
     print(f"{args.target}, HMC diag, {args.n_steps} jittered leapfrog steps; tuning "
           f"{args.chains} chains × {args.steps} iterations, sampling 4 chains × {args.draws} "
-          f"draws; seeds 0–{args.seeds - 1}; python {platform.python_version()}, load average "
-          f"{load}\n")
+          f"draws; seeds 0–{args.seeds - 1}; step range exploration "
+          f"{'2 (default)' if args.explore is None else f'{args.explore:g}'} octaves; python "
+          f"{platform.python_version()}, load average {load}\n")
     errors = ("x0 mean (sd) | x0 sd (sd) | P(x0 < −4) (0.091)" if funnel
               else "max mean err (sd) | max sd err (sd)")
     print(f"| objective | step range | seed | tuned steps | R-hat | {errors} | min ESS bulk "
           "| ESS/grad ×10⁻³ | gradients | divergences | converged | wall s |")
     print("|---" * (14 if funnel else 13) + "|")
     for objective in args.objectives.split(","):
-        for spread in (False, True):
+        for spread in (True,) if args.no_single else (False, True):
             for seed in range(args.seeds):
                 r = run(objective, spread, seed, args.chains, args.steps, args.draws,
-                        args.n_steps, args.target)
+                        args.n_steps, args.target, args.explore)
                 lo, hi = r["range"]
                 steps = f"{lo:.3g}–{hi:.3g}" if spread else f"{lo:.3g}"
                 errs = (f"{r['mean']:+.2f} | {r['sd']:+.2f} | {r['neck']:.3f}" if funnel

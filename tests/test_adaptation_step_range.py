@@ -173,3 +173,41 @@ def test_sampling_with_a_step_range_reaches_the_funnels_neck():
     n_small = int(np.count_nonzero(div & (steps <= np.median(steps))))
     message = [w.message for w in summarize(idata).warnings if w.kind == "divergences"][0]
     assert f"{n_small} of them at steps in the lower half" in message
+
+
+@pytest.mark.parametrize("objective", ["window", "speed", "kl"])
+def test_objectives_take_step_range_settings(objective):
+    """``objective_options={"step_range": {...}}`` reaches the rule each objective builds
+    (and its record); bad settings are named when the objective is made."""
+    import mcmcadapt as ma
+    from mcmcadapt.adaptation.tune import make_objective
+
+    model = get("funnel10")
+    settings = {"explore": 6.0, "quantiles": (0.1, 0.9)}
+    obj = make_objective(objective, options={"step_range": settings})
+    r = ma.tune(model, "hmc", obj, chains=8, steps=10, seed=0, precond="diag",
+                kernel_options={"n_steps": 4, "step_spread": True}, progress=False)
+    assert {k: obj.range.options[k] for k in settings} == settings
+    assert r.settings["objective"]["step_range"] == {"explore": 6.0, "quantiles": [0.1, 0.9]}
+    for bad, match in (({"explore": -1.0}, "explore"), ({"widen": 2}, "'widen'.*explore"),
+                       ("wide", "dict")):
+        with pytest.raises(HyperparameterError, match=match):
+            ma.tune(model, "hmc", objective, chains=4, steps=2, progress=False,
+                    kernel_options={"step_spread": True},
+                    objective_options={"step_range": bad})
+
+
+@pytest.mark.parametrize("objective", ["window", "speed"])
+def test_more_downward_exploration_widens_the_range(objective):
+    """On the funnel (more than two octaves of local step sizes, so the whole ``explore``
+    margin applies) six octaves of downward exploration end far below none."""
+    import mcmcadapt as ma
+
+    model = get("funnel10")
+    lows = {}
+    for explore in (0.0, 6.0):
+        r = ma.tune(model, "hmc", objective, chains=16, steps=100, seed=0, precond="diag",
+                    kernel_options={"n_steps": 4, "step_spread": True}, progress=False,
+                    objective_options={"step_range": {"explore": explore}})
+        lows[explore] = np.log(r.params["step_size"]) - r.params["step_spread"]
+    assert lows[6.0] < lows[0.0] - 3.0 * LN2

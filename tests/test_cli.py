@@ -87,6 +87,13 @@ def test_objective_options_from_the_command_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "window objective has no option 'coordinates'" in err
     assert "target_accept" in err
+    # a JSON value, e.g. the step range's settings for HMC with a step spread
+    code = main(["run", "gaussian", *SMALL, "--kernel", "hmc", "--objective", "window",
+                 "--kernel-option", "step_spread=true", "--objective-option",
+                 'step_range={"explore": 4}', "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    settings = json.loads(load_idata(tmp_path / "idata.nc").attrs["settings"])
+    assert settings["objective"]["step_range"] == {"explore": 4}
 
 
 @pytest.mark.parametrize("bad", [["run", "--chains", "0"], ["run", "--draws", "x"], [],

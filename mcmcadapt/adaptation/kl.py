@@ -177,6 +177,9 @@ class KLObjective(Objective):
         the iterations that draw it, so it learns more slowly. None (default): all of them.
         Measured on a BNN (d = 801, 50 chains; ``benchmarks/kl_coordinates.py``): see the
         README's adaptation-overhead section.
+    step_range : dict or None
+        Settings of the step range (Metropolis HMC with a step spread; see
+        :class:`~.window.WindowAdaptation`).
     """
 
     name = "kl"
@@ -184,7 +187,7 @@ class KLObjective(Objective):
     def __init__(self, estimator="stein", estimator_options=None, contraction=0.5,
                  probe_chains=16, target_accept=None, gamma=0.1, kappa=0.75, t0=10.0,
                  centre=1.0, population_metric=True, buffers=(75, 25, 50), hessian="ignore",
-                 reselect_every=25, init_step_size=True, coordinates=None):
+                 reselect_every=25, init_step_size=True, coordinates=None, step_range=None):
         self.estimator = estimator
         self.estimator_options = estimator_options
         if not 0.0 < float(contraction) < 1.0:
@@ -203,6 +206,7 @@ class KLObjective(Objective):
         self.reselect_every = reselect_every
         self.init_step_size = bool(init_step_size)
         self.coordinates = check_coordinates(coordinates)
+        self.step_range = StepRangeRule.check(step_range)
 
     def settings(self):
         est = self.estimator if isinstance(self.estimator, str) else repr(self.estimator)
@@ -211,7 +215,8 @@ class KLObjective(Objective):
                 "probe_chains": self.probe_chains, "target_accept": self.target_accept,
                 "population_metric": self.population_metric, "buffers": list(self.buffers),
                 "hessian": self.hessian, "reselect_every": self.reselect_every,
-                "init_step_size": self.init_step_size, "coordinates": self.coordinates}
+                "init_step_size": self.init_step_size, "coordinates": self.coordinates,
+                "step_range": self.step_range}
 
     def setup(self, model, transition, state, phi, n_steps, rng):
         self._estimator = amortised(make_estimator(self.estimator, self.estimator_options),
@@ -229,7 +234,7 @@ class KLObjective(Objective):
         if self.target_accept is None:
             self.target_accept = DEFAULT_TARGET.get(transition.name, 0.8)
         self.dual = DualAveraging(self.target_accept, *self.dual_constants)
-        self.range = StepRangeRule.for_kernel(transition, n_steps)
+        self.range = StepRangeRule.for_kernel(transition, n_steps, **self.step_range)
         if self.range is not None:
             return state, self.range.apply(model, transition, state, phi, rng)[0]
         eps, _ = find_reasonable_step_size(model, transition, state, phi, rng)

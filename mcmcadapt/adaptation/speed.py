@@ -105,6 +105,8 @@ class SpeedObjective(Objective):
         :data:`~.stan_tools.POPULATION_CONSTANTS`; the run ends on the averaged step
         size), or "gradient" (the β-weighted gradient, as before the window ended). Other
         kernel parameters keep following the gradient.
+    step_range : dict or None
+        Settings of the step range (see :class:`~.window.WindowAdaptation`).
     """
 
     name = "speed"
@@ -112,7 +114,8 @@ class SpeedObjective(Objective):
     def __init__(self, target_accept=None, beta=1.0, beta_rate=0.05, estimator="stein",
                  estimator_options=None, init_step_size=True, population_metric=True,
                  buffers=(75, 25, 50), learn_metric="windows", hessian="ignore",
-                 entropy="auto", reselect_every=25, terminal="dual_averaging"):
+                 entropy="auto", reselect_every=25, terminal="dual_averaging",
+                 step_range=None):
         self.target_accept = target_accept
         self.beta = positive_float(beta, "beta")
         self.beta_rate = positive_float(beta_rate, "beta_rate")
@@ -137,6 +140,7 @@ class SpeedObjective(Objective):
             raise HyperparameterError(
                 f"terminal must be 'dual_averaging' or 'gradient', got {terminal!r}.")
         self.terminal = terminal
+        self.step_range = StepRangeRule.check(step_range)
 
     def settings(self):
         est = self.estimator if isinstance(self.estimator, str) else repr(self.estimator)
@@ -146,7 +150,7 @@ class SpeedObjective(Objective):
                 "population_metric": self.population_metric, "buffers": list(self.buffers),
                 "learn_metric": self.learn_metric, "hessian": self.hessian,
                 "entropy": self.entropy, "reselect_every": self.reselect_every,
-                "terminal": self.terminal}
+                "terminal": self.terminal, "step_range": self.step_range}
 
     def setup(self, model, transition, state, phi, n_steps, rng):
         if not transition.metropolis:
@@ -184,7 +188,7 @@ class SpeedObjective(Objective):
                        if kind else None)
         self.iteration = 0
         self.dual = None
-        self.range = StepRangeRule.for_kernel(transition, n_steps)
+        self.range = StepRangeRule.for_kernel(transition, n_steps, **self.step_range)
         if self.range is not None:
             phi, _ = self.range.apply(model, transition, state, phi, rng)
         elif self.init_step_size:

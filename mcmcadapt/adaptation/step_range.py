@@ -131,6 +131,27 @@ class StepRangeRule:
         """The rule for a kernel with a step spread, else None."""
         return cls(n_steps, **options) if has_step_range(transition) else None
 
+    #: the settings an objective's ``step_range`` option may give
+    SETTINGS = ("accept", "quantiles", "explore", "n_momenta")
+
+    @classmethod
+    def check(cls, options):
+        """An objective's ``step_range`` option: None or a dict of :data:`SETTINGS`, checked
+        by name and value when the objective is made rather than at the first step; returns
+        a dict."""
+        if options is None:
+            return {}
+        if not isinstance(options, dict):
+            raise HyperparameterError(
+                f"step_range must be None or a dict of step-range settings, got {options!r}.")
+        unknown = sorted(set(options) - set(cls.SETTINGS))
+        if unknown:
+            raise HyperparameterError(
+                f"the step range has no option {', '.join(map(repr, unknown))}; its options "
+                f"are {', '.join(cls.SETTINGS)}.")
+        cls(1, **options)
+        return dict(options)
+
     def apply(self, model, transition, state, phi, rng):
         return step_range(model, transition, state, phi, rng, **self.options)
 

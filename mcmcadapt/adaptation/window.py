@@ -42,6 +42,10 @@ class WindowAdaptation(Objective):
     init_buffer, base_window, term_buffer : window schedule (Stan's defaults 75/25/50).
     adapt_metric : bool
         Learn the preconditioner when the transition has one.
+    step_range : dict or None
+        Settings of the step range of an HMC kernel with a step spread
+        (:class:`~.step_range.StepRangeRule`: ``accept``, ``quantiles``, ``explore``,
+        ``n_momenta``); None keeps the defaults.
     """
 
     name = "window"
@@ -49,17 +53,18 @@ class WindowAdaptation(Objective):
 
     def __init__(self, target_accept=None, gamma=0.05, kappa=0.75, t0=10.0, centre=10.0,
                  init_buffer=75,
-                 base_window=25, term_buffer=50, adapt_metric=True):
+                 base_window=25, term_buffer=50, adapt_metric=True, step_range=None):
         self.target_accept = target_accept
         self.gamma, self.kappa, self.t0, self.centre = gamma, kappa, t0, centre
         self.buffers = (int(init_buffer), int(base_window), int(term_buffer))
         self.adapt_metric = bool(adapt_metric)
+        self.step_range = StepRangeRule.check(step_range)
 
     def settings(self):
         return {"name": self.name, "target_accept": self.target_accept, "gamma": self.gamma,
                 "kappa": self.kappa, "t0": self.t0, "centre": self.centre,
                 "buffers": list(self.buffers),
-                "adapt_metric": self.adapt_metric}
+                "adapt_metric": self.adapt_metric, "step_range": self.step_range}
 
     def setup(self, model, transition, state, phi, n_steps, rng):
         if not transition.metropolis:
@@ -76,7 +81,7 @@ class WindowAdaptation(Objective):
         self.metric = (PopulationMetric(n_steps, state.x.shape[1], kind, self.buffers)
                        if kind else None)
         self.iteration = 0
-        self.range = StepRangeRule.for_kernel(transition, n_steps)
+        self.range = StepRangeRule.for_kernel(transition, n_steps, **self.step_range)
         if self.range is not None:
             return state, self.range.apply(model, transition, state, phi, rng)[0]
         eps, _ = find_reasonable_step_size(model, transition, state, phi, rng)
