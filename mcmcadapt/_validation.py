@@ -72,7 +72,7 @@ def _finite_rows(A, out):
 def all_finite(a):
     """Whether every entry of the float64 array ``a`` (any shape and layout) is finite."""
     a = np.asarray(a, dtype=np.float64)
-    return bool(_finite_flat(a.reshape(-1) if a.flags.c_contiguous else a.ravel()))
+    return bool(_finite_flat(a.ravel()))  # a view unless ``a`` is not contiguous
 
 
 def finite_rows(A):

@@ -57,6 +57,11 @@ def test_step_size_is_what_describe_reports(kernel):
         assert kernel.get_step_size(phi) == kernel.describe(phi)["step_size"]
         assert isinstance(kernel.get_step_size(phi), float)
         phi = phi + 0.1 * rng.standard_normal(phi.shape)
+    bad = phi.copy()
+    bad[-1] = np.nan
+    for wrong, match in ((bad, "NaN"), (np.zeros(0), "shape"), (phi[None, :], "shape")):
+        with pytest.raises(InputError, match=match):
+            kernel.get_step_size(wrong)
 
 
 def test_hmc_describe_modes():

@@ -324,6 +324,11 @@ class Transition:
     # ---- checks -------------------------------------------------------------------------
     def _check_phi(self, phi, dim):
         phi = np.asarray(phi, dtype=np.float64)
+        if dim is not None and dim < 0:  # no dimension has a φ of this shape
+            raise InputError(
+                f"phi has shape {phi.shape}, which is no parameter vector of {self!r} (a 1-D "
+                "array whose length fits the kernel's layout). Build it with init_params(model)."
+            )
         p = self.n_params(dim)
         if phi.shape != (p,):
             raise InputError(

@@ -111,7 +111,9 @@ class Learned(Transition):
         return phi
 
     def get_step_size(self, phi):
-        """ζ, the drift multiplier (fixed; φ holds only network weights)."""
+        """ζ, the drift multiplier (fixed; φ holds only network weights, checked as
+        ``describe`` checks them)."""
+        self._check_phi(phi, None)
         return self.zeta
 
     def describe(self, phi, dim=None):

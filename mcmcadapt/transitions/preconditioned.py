@@ -40,14 +40,17 @@ class PreconditionedTransition(Transition):
         be passed where d matters (``required``), elsewhere 0 stands in."""
         if dim is not None:
             return int(dim)
-        p = np.asarray(phi).shape[0] - 1 - self._n_extra
+        shape = np.shape(phi)
+        p = shape[0] - 1 - self._n_extra if len(shape) == 1 else -1
+        if p < 1 and self.precond != "identity":
+            return -1  # _check_phi then reports the shape
         if self.precond == "diag":
             return p
         if self.precond == "dense":
             d = int(round((np.sqrt(8 * p + 1) - 1) / 2))
             if d * (d + 1) // 2 == p:
                 return d
-            return -1  # _check_phi then reports the wrong length
+            return -1  # _check_phi then reports the shape
         if not required:
             return 0
         raise HyperparameterError(
@@ -85,8 +88,9 @@ class PreconditionedTransition(Transition):
         return out
 
     def get_step_size(self, phi):
-        """exp(φ[0]) (ε; for SGLD the Welling–Teh step ε_WT), as ``describe`` reports it."""
-        return float(np.exp(np.asarray(phi, dtype=np.float64)[0]))
+        """exp(φ[0]) (ε; for SGLD the Welling–Teh step ε_WT), as ``describe`` reports it; φ
+        is checked as ``describe`` checks it."""
+        return float(np.exp(self._check_phi(phi, self._dim_from_phi(phi))[0]))
 
     def set_step_size(self, phi, eps, dim=None):
         """Copy of φ with the step size replaced by ``eps``."""
