@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from .adaptation import TuneResult, tune  # noqa: E402  (numpy only; no ArviZ at import)
-from .sampling import sample  # noqa: E402  (xarray/ArviZ imported inside sample())
+from .sampling import resume, sample  # noqa: E402  (xarray/ArviZ imported inside)
 
 
 def __getattr__(name):

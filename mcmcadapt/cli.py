@@ -1,8 +1,9 @@
 """The ``mcmcadapt`` command line.
 
 ``mcmcadapt run [MODEL]`` tunes a kernel, samples, and writes ``idata.nc`` and
-``report.html`` to ``--out``; ``mcmcadapt report IDATA.nc`` re-renders the report;
-``mcmcadapt models`` lists the built-in models. MODEL is a built-in name or
+``report.html`` to ``--out``; ``mcmcadapt resume IDATA.nc`` continues its chains (the draws
+an interrupted run still owes, or ``--draws`` more); ``mcmcadapt report IDATA.nc`` re-renders
+the report; ``mcmcadapt models`` lists the built-in models. MODEL is a built-in name or
 ``path/to/file.py:function`` where ``function()`` returns a :class:`~mcmcadapt.models.Model`.
 """
 
@@ -220,6 +221,47 @@ def cmd_run(args):
     print(f"\ndraws: {out_dir / IDATA_FILE}")
     if path is not None:
         print(f"report: {path}")
+    if idata.attrs.get("interrupted", 0) and "transition" in idata.attrs:
+        print(f"continue with: mcmcadapt resume {out_dir / IDATA_FILE}")
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _model_of(idata, spec):
+    """The model named by ``spec`` or, without it, the one the run recorded."""
+    spec = spec or idata.attrs.get("model_spec")
+    if not spec:
+        raise CLIError("the file records no model; give it with --model (a built-in name or "
+                       "file.py:function).")
+    return str(spec), resolve_model(str(spec))
+
+
+def cmd_resume(args):
+    from . import resume
+
+    path = pathlib.Path(args.idata)
+    idata = load_idata(path)
+    spec, model = _model_of(idata, args.model)
+    done = idata["posterior"].sizes.get("draw", 0)
+    _say(f"model {spec}: continuing {idata['posterior'].sizes.get('chain', 0)} chains from "
+         f"draw {done} ...")
+    t0 = time.perf_counter()
+    idata = resume(model, idata, draws=args.draws, seed=args.seed, progress=args.progress)
+    added = idata["posterior"].sizes["draw"] - done
+    _say(f"added {added} draws per chain in {time.perf_counter() - t0:.1f} s")
+    idata = _finish(idata, model, spec)
+    # written beside the old file first: an interrupted write leaves the old draws intact
+    tmp = path.with_name(path.name + ".partial")
+    save_idata(idata, tmp)
+    tmp.replace(path)
+    base_path = path.with_name(BASELINE_FILE)
+    baseline = load_idata(base_path) if base_path.is_file() else None
+    out = _write_report(idata, path.with_name(REPORT_FILE), model, None, baseline)
+    print(f"\ndraws: {path}")
+    if out is not None:
+        print(f"report: {out}")
+    interrupted = bool(idata.attrs.get("interrupted", 0))
+    if interrupted:
+        print(f"continue with: mcmcadapt resume {path}")
     return EXIT_INTERRUPTED if interrupted else 0
 
 
@@ -327,6 +369,22 @@ def build_parser():
     rep.add_argument("--baseline", help="window-adaptation run to compare (default: "
                                         "baseline.nc beside IDATA.nc, if any)")
     rep.set_defaults(func=cmd_report)
+
+    res = sub.add_parser("resume", help="continue the chains of a saved run",
+                         description="Continue the chains of a run saved by `mcmcadapt run` "
+                                     "(or an earlier resume) with its tuned kernel, append "
+                                     "the draws to IDATA.nc and re-render the report. Without "
+                                     "--draws: the draws an interrupted run still owes.")
+    res.add_argument("idata", metavar="IDATA.nc")
+    res.add_argument("--draws", type=_positive_int,
+                     help="draws to add per chain (default: those still owed)")
+    res.add_argument("--seed", type=int, default=None,
+                     help="random seed (default: continue the saved random stream)")
+    res.add_argument("--model", help="model (name or file.py:function); default: the one "
+                                     "recorded in the file")
+    res.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                     default=None, help="no progress display (default: shown on a terminal)")
+    res.set_defaults(func=cmd_resume)
 
     m = sub.add_parser("models", help="list the built-in models")
     m.set_defaults(func=cmd_models)

@@ -264,3 +264,59 @@ def test_ctrl_c_while_sampling_keeps_draws_and_writes_report(model_file, tmp_pat
     assert int(idata.attrs["interrupted"]) == 1
     assert 4 <= idata["posterior"].sizes["draw"] < 120
     assert "interrupted" in (tmp_path / "report.html").read_text()
+
+
+def test_interrupted_run_is_resumed_from_the_command_line(model_file, tmp_path, monkeypatch,
+                                                          capsys):
+    real = resolve_model(f"{model_file}:correlated")
+    calls = {"n": 0}
+
+    class Interrupting:
+        """The model, except that its 30th sampling batch (2 rows) raises KeyboardInterrupt."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def logp_and_grad(self, X, *a, **k):
+            if np.shape(X)[0] == 2:
+                calls["n"] += 1
+                if calls["n"] == 30:
+                    raise KeyboardInterrupt
+            return real.logp_and_grad(X, *a, **k)
+
+    monkeypatch.setattr(cli, "resolve_model", lambda spec: Interrupting())
+    monkeypatch.setattr(cli, "_check_model", lambda obj, where: obj)
+    path = tmp_path / "idata.nc"
+    assert main(["run", "x", *SMALL, "--out", str(tmp_path), "--no-progress"]) == \
+        cli.EXIT_INTERRUPTED
+    assert f"continue with: mcmcadapt resume {path}" in capsys.readouterr().out
+    before = load_idata(path)
+    done = before["posterior"].sizes["draw"]
+    assert 0 < done < 120
+
+    monkeypatch.setattr(cli, "resolve_model", lambda spec: real)
+    assert main(["resume", str(path), "--no-progress"]) == 0
+    out = capsys.readouterr()
+    assert f"added {120 - done} draws per chain" in out.err
+    after = load_idata(path)
+    assert after["posterior"].sizes["draw"] == 120 and int(after.attrs["interrupted"]) == 0
+    np.testing.assert_array_equal(after["posterior"]["a"].values[:, :done],
+                                  before["posterior"]["a"].values)
+    assert "continue with" not in out.out
+    report = (tmp_path / "report.html").read_text()
+    assert "<td>interrupted</td><td>no</td>" in report and "x 120 draws" in report
+    assert "<td>resumed</td><td>1 time(s) (seeds: continued stream)</td>" in report
+    assert not (tmp_path / "idata.nc.partial").exists()
+
+    assert main(["resume", str(path), "--draws", "10", "--seed", "3", "--no-progress"]) == 0
+    capsys.readouterr()
+    again = load_idata(path)
+    assert again["posterior"].sizes["draw"] == 130
+    assert json.loads(again.attrs["resume_seeds"]) == [None, 3]
+    assert main(["resume", str(path), "--no-progress"]) == 2
+    assert "complete (130 of 130 draws per chain)" in capsys.readouterr().err
+
+
+def test_resume_errors_from_the_command_line(tmp_path, capsys):
+    assert main(["resume", str(tmp_path / "missing.nc")]) == 2
+    assert "no such file" in capsys.readouterr().err

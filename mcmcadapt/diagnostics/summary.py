@@ -124,6 +124,12 @@ def _run_info(idata):
         except (TypeError, ValueError):
             info["settings"] = attrs["settings"]
     info["interrupted"] = bool(int(attrs.get("interrupted", 0)))
+    try:
+        seeds = json.loads(attrs.get("resume_seeds", "[]"))
+    except (TypeError, ValueError):
+        seeds = []
+    if seeds:
+        info["resume_seeds"] = seeds
     return info
 
 

@@ -158,6 +158,10 @@ def settings_section(summary, params, messages):
              for k in ("model", "kernel", "objective", "estimator", "tuning_seed", "seed")
              if k in run]
     pairs.append(("interrupted", "yes" if run.get("interrupted") else "no"))
+    if run.get("resume_seeds"):
+        seeds = ", ".join("continued stream" if s is None else escape(str(s))
+                          for s in run["resume_seeds"])
+        pairs.append(("resumed", f"{len(run['resume_seeds'])} time(s) (seeds: {seeds})"))
     parts = [kv_table(pairs)]
     if params:
         parts.append("<h3>Tuned kernel parameters</h3>"

@@ -10,9 +10,17 @@ warmup_sample_stats  (default 4) kept every ``warmup_thin``-th iteration (coordi
 adaptation          (iteration): objective, acceptance_rate, step_size, grad_norm, beta,
                      status, n_bad, n_grad (cumulative); parameters from ``describe(φ)`` as
                      ``param_<name>`` on dim ``param_iteration`` (every iteration unless thinned)
+sampler_state        what continuing the run needs (:func:`~.resume.resume`): ``x`` (chain,
+                     unconstrained_dim), the unconstrained positions after the last draw,
+                     and ``phi`` (phi_dim), the tuned kernel parameters
 Root attributes: model, kernel, objective, estimator, n_grad_warmup, n_grad_sampling, seed,
 settings (JSON), interrupted (0/1), tuning_interrupted (0/1), params (JSON of describe(φ)),
-tuning_seed, and ``error`` when a model failure stopped sampling.
+tuning_seed, ``error`` when a model failure stopped sampling, draws_requested (the draws
+per chain asked for, resumed ones included), ``transition`` (JSON {"kernel": name,
+"options": constructor options}; absent for a custom kernel without
+:meth:`~mcmcadapt.transitions.base.Transition.config`), ``rng_state`` (JSON of the random
+generator's state after the last draw, so that a resumed run continues the same stream) and
+``resume_seeds`` (JSON list, one entry per resumption: the seed given, or null).
 """
 
 import json
@@ -41,16 +49,47 @@ def _jsonable(value):
     return value
 
 
-def build_datatree(model, result, X, stats, n_grad_sampling, interrupted, seed, error=None):
-    """DataTree from draws X (chain, draw, d), per-draw ``stats`` (chain, draw) and the
-    tuning result (its history and warm-up record)."""
+def draw_coords(shape, first):
+    """Coordinates of draws ``first, first + 1, …`` for an array (chain, draw, ...)."""
+    return {"chain": np.arange(shape[0]), "draw": np.arange(first, first + shape[1])}
+
+
+def _stats_dataset(stats, coords):
     import xarray as xr
 
-    chains, draws, _ = X.shape
-    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
-    groups = {"posterior": _named_dataset(model, X, coords),
-              "sample_stats": xr.Dataset({k: (("chain", "draw"), v) for k, v in stats.items()},
-                                         coords=coords)}
+    return xr.Dataset({k: (("chain", "draw"), v) for k, v in stats.items()}, coords=coords)
+
+
+def sampler_state(transition, phi, x):
+    """The ``sampler_state`` group and the root attributes that continuing a run needs:
+    the unconstrained positions ``x`` (chain, d) after its last draw and φ, and the kernel's
+    constructor options (omitted for a custom kernel without ``config()``)."""
+    import xarray as xr
+
+    group = xr.Dataset({"x": (("chain", "unconstrained_dim"), np.asarray(x, dtype=np.float64)),
+                        "phi": (("phi_dim",), np.asarray(phi, dtype=np.float64))})
+    try:
+        spec = {"kernel": transition.name, "options": transition.config()}
+        attrs = {"transition": json.dumps(spec)}
+    except (NotImplementedError, TypeError):  # no config(), or options that are not JSON
+        attrs = {}
+    return group, attrs
+
+
+def rng_state(rng):
+    """JSON of a Generator's bit-generator state (Python ints: exact)."""
+    return json.dumps(rng.bit_generator.state)
+
+
+def build_datatree(model, result, run, n_grad_sampling, seed, rng, draws_requested):
+    """DataTree from a :class:`~.sample.ChainRun` (draws, per-draw stats, final state) and
+    the tuning result (its history and warm-up record); ``rng`` is the generator the draws
+    came from (its state is kept for :func:`~.resume.resume`)."""
+    import xarray as xr
+
+    coords = draw_coords(run.x.shape, 0)
+    groups = {"posterior": _named_dataset(model, run.x, coords),
+              "sample_stats": _stats_dataset(run.stats, coords)}
     wd = result.warmup_draws
     if wd is not None and wd["x"].shape[1] > 0:
         k, T, _ = wd["x"].shape
@@ -72,6 +111,8 @@ def build_datatree(model, result, X, stats, n_grad_sampling, interrupted, seed, 
         adapt[f"param_{name}"] = (dims, arr)
     groups["adaptation"] = xr.Dataset(
         adapt, coords={"iteration": np.arange(n_it), "param_iteration": h["param_iteration"]})
+    groups["sampler_state"], state_attrs = sampler_state(result.transition, result.phi,
+                                                         run.state.x)
     attrs = {
         "model": str(result.model_name or getattr(model, "name", "model")),
         "kernel": str(result.kernel), "objective": str(result.objective),
@@ -81,10 +122,13 @@ def build_datatree(model, result, X, stats, n_grad_sampling, interrupted, seed, 
         "tuning_seed": json.dumps(result.seed),
         "settings": json.dumps(result.settings),
         "params": json.dumps(_jsonable(result.params)),
-        "interrupted": int(bool(interrupted)),
+        "interrupted": int(bool(run.interrupted)),
         "tuning_interrupted": int(bool(result.interrupted)),
+        "draws_requested": int(draws_requested),
+        "rng_state": rng_state(rng),
+        "resume_seeds": json.dumps([]),
+        **state_attrs,
     }
-    if error is not None:
-        attrs["error"] = str(error)
-    tree = xr.DataTree.from_dict({"/": xr.Dataset(attrs=attrs), **groups})
-    return tree
+    if run.error is not None:
+        attrs["error"] = str(run.error)
+    return xr.DataTree.from_dict({"/": xr.Dataset(attrs=attrs), **groups})

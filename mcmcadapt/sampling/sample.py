@@ -71,7 +71,32 @@ def _sample(model, result, chains, draws, seed, progress):
     counting = CountingModel(model)
     transition, phi = result.transition, result.phi
     state = take_rows(result.state, starting_chains(result, chains, rng))
-    d = model.dim
+    run = run_chains(counting, transition, phi, state, draws, rng,
+                     Progress(draws, f"sample {transition.name}", progress))
+    return build_datatree(model, result, run, n_grad_sampling=counting.n_grad, seed=seed,
+                          rng=rng, draws_requested=draws)
+
+
+@dataclasses.dataclass
+class ChainRun:
+    """What :func:`run_chains` produced: positions ``x`` (chains, done, d), per-draw
+    ``stats`` (name -> (chains, done); ``energy`` only for kernels that define one), the
+    ``state`` after the last completed draw, whether the run stopped early
+    (``interrupted``) and the model failure that stopped it (``error``, else None)."""
+
+    x: np.ndarray
+    stats: dict
+    state: object
+    interrupted: bool
+    error: str | None
+
+
+def run_chains(model, transition, phi, state, draws, rng, bar):
+    """Move the chains of ``state`` ``draws`` times with the kernel at φ, streaming every
+    draw into preallocated arrays, so that a KeyboardInterrupt or a model failure
+    (:class:`~mcmcadapt.errors.ModelError`, warned about) keeps the draws completed so far
+    (every chain truncated to the same length). Returns a :class:`ChainRun`."""
+    chains, d = state.x.shape
     x = np.empty((chains, draws, d))
     stats = {"acceptance_rate": np.empty((chains, draws)),
              "diverging": np.zeros((chains, draws), dtype=bool),
@@ -83,10 +108,9 @@ def _sample(model, result, chains, draws, seed, progress):
     done = 0
     interrupted = False
     error = None
-    bar = Progress(draws, f"sample {transition.name}", progress)
     try:
         for t in range(draws):
-            state, info = transition.step(counting, state, phi, rng)
+            state, info = transition.step(model, state, phi, rng)
             x[:, t] = state.x
             stats["acceptance_rate"][:, t] = info.acceptance_rate
             stats["diverging"][:, t] = info.diverging
@@ -104,10 +128,9 @@ def _sample(model, result, chains, draws, seed, progress):
     except ModelError as err:
         interrupted, error = True, f"draw {done}: {err}"
         warnings.warn(f"sampling stopped at {error}; the {done} completed draws are kept.",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=4)
     bar.close("interrupted" if interrupted else "")
     if not has_energy:
         del stats["energy"]
-    stats = {k: v[:, :done] for k, v in stats.items()}
-    return build_datatree(model, result, x[:, :done], stats, n_grad_sampling=counting.n_grad,
-                          interrupted=interrupted, seed=seed, error=error)
+    return ChainRun(x=x[:, :done], stats={k: v[:, :done] for k, v in stats.items()},
+                    state=state, interrupted=interrupted, error=error)

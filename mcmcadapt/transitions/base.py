@@ -18,6 +18,7 @@ proposal map of a diverging chain is therefore the identity: it contributes noth
 φ-gradients and passes its cotangent straight through to x.
 """
 
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,6 +89,11 @@ class Info:
     n_grad: np.ndarray
     log_accept_ratio: np.ndarray
     step_size: np.ndarray | None = None
+
+
+def _plain(value):
+    """numpy scalars as the Python numbers they hold (JSON-serialisable options)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def model_dim(model):
@@ -218,6 +224,20 @@ class Transition:
             f"the {self.name} proposal has no closed-form entropy; estimate its φ-gradient "
             "with a score estimator on the (x, y) pairs instead."
         )
+
+    def config(self):
+        """The constructor options that rebuild this kernel, as plain Python values:
+        ``transitions.make(self.name, **self.config())`` is an equal kernel. A saved run
+        records them so that it can be resumed (:func:`mcmcadapt.resume`). Read from the
+        attributes named like ``__init__``'s parameters; a kernel that stores an option
+        under another name overrides this."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        missing = [p for p in names if not hasattr(self, p)]
+        if missing:
+            raise NotImplementedError(
+                f"{type(self).__name__} keeps no attribute for its option(s) {missing}; "
+                "override config() to return the options that rebuild it.")
+        return {p: _plain(getattr(self, p)) for p in names}
 
     def metropolis_twin(self, phi, dim):
         """``(twin, φ_twin)``: a Metropolis-adjusted kernel whose proposal at φ_twin is this

@@ -196,6 +196,9 @@ class RWM(_GaussianProposal):
     def __repr__(self):
         return f"RWM(scale={self.precond!r})"
 
+    def config(self):
+        return {"scale": self.precond}
+
     def _default_step_size(self, dim):
         return 2.38 / np.sqrt(dim)
 
@@ -253,6 +256,10 @@ class SGLD(_GaussianProposal):
     def __repr__(self):
         pre = None if self.precond == "identity" else self.precond
         return f"SGLD(step_size={self.step_size!r}, batch_size={self.batch_size!r}, precond={pre!r})"
+
+    def config(self):
+        return {"step_size": self.step_size, "batch_size": self.batch_size,
+                "precond": None if self.precond == "identity" else self.precond}
 
     def _default_step_size(self, dim):
         return self.step_size

@@ -58,6 +58,13 @@ class Learned(Transition):
     def n_params(self, dim=None):
         return 5 * self.hidden + 2
 
+    def config(self):
+        """As the base's, with ``seed`` None unless an int: it only drew the initial
+        weights of :meth:`init_params`, which a tuned φ no longer needs."""
+        seed = self.seed if isinstance(self.seed, (int, np.integer)) else None
+        return {"hidden": self.hidden, "zeta": self.zeta, "batch_size": self.batch_size,
+                "seed": None if seed is None else int(seed)}
+
     def _unpack(self, phi):
         H = self.hidden
         return (phi[:H], phi[H:2 * H], phi[2 * H:3 * H], phi[3 * H:4 * H], phi[4 * H],

@@ -1,0 +1,174 @@
+"""resume(): a saved run continues its chains — draw for draw the uninterrupted run when the
+random stream is continued — from memory or NetCDF; kernels rebuild from their config()."""
+
+import json
+
+import numpy as np
+import pytest
+
+import mcmcadapt as ma
+from mcmcadapt import transitions
+from mcmcadapt.errors import InputError
+from mcmcadapt.models import Model
+from mcmcadapt.models.targets import eight_schools
+
+KERNEL_CASES = [
+    ("rwm", {}), ("rwm", {"scale": "dense"}), ("mala", {"precond": "dense"}),
+    ("ula", {"precond": "diag"}), ("hmc", {"n_steps": 3, "step_spread": True}),
+    ("hmc", {"trajectory_length": 1.5, "max_steps": 64}), ("sgld", {"batch_size": None}),
+    ("sgld", {"precond": "diag", "step_size": 1e-3}), ("learned", {"hidden": 4, "zeta": 1e-3}),
+]
+
+
+def gauss(X):
+    scale = np.array([0.5, 1.0, 2.0])
+    return -0.5 * np.sum((X / scale) ** 2, axis=1), -X / scale**2
+
+
+@pytest.mark.parametrize("name,options", KERNEL_CASES)
+def test_config_rebuilds_the_kernel(name, options):
+    kernel = transitions.make(name, **options)
+    config = kernel.config()
+    rebuilt = transitions.make(name, **json.loads(json.dumps(config)))  # as a file stores it
+    assert type(rebuilt) is type(kernel) and repr(rebuilt) == repr(kernel)
+    model = Model(gauss, 3, name="gauss")
+    phi = kernel.init_params(model)
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    a = kernel.step(model, kernel.init(model, X), phi, np.random.default_rng(1))[0]
+    b = rebuilt.step(model, rebuilt.init(model, X), phi, np.random.default_rng(1))[0]
+    np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_learned_config_drops_a_generator_seed():
+    kernel = transitions.Learned(seed=np.random.default_rng(3))
+    assert kernel.config()["seed"] is None
+    assert transitions.Learned(seed=np.int64(5)).config()["seed"] == 5
+
+
+@pytest.fixture(scope="module")
+def tuned():
+    model = eight_schools(centered=False)
+    result = ma.tune(model, "hmc", "speed", chains=16, steps=60, seed=0, progress=False,
+                     kernel_options={"n_steps": 4})
+    return model, result
+
+
+def _assert_same_draws(a, b):
+    for group in ("posterior", "sample_stats"):
+        assert set(a[group].data_vars) == set(b[group].data_vars)
+        for var in a[group].data_vars:
+            np.testing.assert_array_equal(a[group][var].values, b[group][var].values,
+                                          err_msg=f"{group}/{var}")
+        np.testing.assert_array_equal(a[group]["draw"].values, b[group]["draw"].values)
+
+
+def test_resume_continues_the_uninterrupted_run(tuned):
+    model, result = tuned
+    full = ma.sample(model, result, chains=3, draws=30, seed=1, progress=False)
+    part = ma.sample(model, result, chains=3, draws=12, seed=1, progress=False)
+    resumed = ma.resume(model, part, draws=18, progress=False)
+    _assert_same_draws(full, resumed)
+    assert int(resumed.attrs["draws_requested"]) == 30
+    assert json.loads(resumed.attrs["resume_seeds"]) == [None]
+    assert int(resumed.attrs["interrupted"]) == 0
+    # the sampling counts add up: the resumed part re-evaluates the 3 chains once
+    steps = int(resumed["sample_stats"]["n_grad"].sum())
+    assert int(resumed.attrs["n_grad_sampling"]) == steps + 3
+    np.testing.assert_array_equal(resumed["sampler_state"]["x"].values,
+                                  full["sampler_state"]["x"].values)
+    for group in ("warmup_posterior", "adaptation"):  # the tuning record is carried over
+        assert resumed[group].to_dataset().identical(part[group].to_dataset())
+
+
+def test_resume_from_netcdf_is_the_same(tuned, tmp_path):
+    from mcmcadapt.cli import load_idata, save_idata
+
+    model, result = tuned
+    part = ma.sample(model, result, chains=2, draws=10, seed=4, progress=False)
+    save_idata(part, tmp_path / "part.nc")
+    from_file = ma.resume(model, load_idata(tmp_path / "part.nc"), draws=7, progress=False)
+    in_memory = ma.resume(model, part, draws=7, progress=False)
+    _assert_same_draws(from_file, in_memory)
+    save_idata(from_file, tmp_path / "again.nc")  # a resumed tree is itself savable
+    again = ma.resume(model, load_idata(tmp_path / "again.nc"), draws=3, progress=False)
+    assert again["posterior"].sizes["draw"] == 20
+    assert json.loads(again.attrs["resume_seeds"]) == [None, None]
+
+
+def test_resume_after_an_interrupt_draws_what_is_owed():
+    calls = {"n": 0}
+
+    def interrupting(X):
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise KeyboardInterrupt
+        return gauss(X)
+
+    model = Model(interrupting, 3, name="gauss")
+    result = ma.tune(Model(gauss, 3, name="gauss"), "mala", "window", chains=8, steps=40,
+                     seed=0, progress=False)
+    part = ma.sample(model, result, chains=2, draws=50, seed=2, progress=False)
+    done = part["posterior"].sizes["draw"]
+    assert int(part.attrs["interrupted"]) == 1 and 0 < done < 50
+    # the stored positions are the last completed draw's (unconstrained = named here)
+    np.testing.assert_array_equal(part["sampler_state"]["x"].values,
+                                  part["posterior"]["x"].values[:, -1])
+    resumed = ma.resume(model, part, progress=False)
+    assert resumed["posterior"].sizes["draw"] == 50
+    assert int(resumed.attrs["interrupted"]) == 0
+    for var in part["posterior"].data_vars:  # the earlier draws are kept as they were
+        np.testing.assert_array_equal(resumed["posterior"][var].values[:, :done],
+                                      part["posterior"][var].values)
+    with pytest.raises(InputError, match="complete .50 of 50"):
+        ma.resume(model, resumed, progress=False)
+
+
+def test_resume_with_a_seed_starts_a_new_stream(tuned):
+    model, result = tuned
+    part = ma.sample(model, result, chains=2, draws=5, seed=1, progress=False)
+    a = ma.resume(model, part, draws=5, progress=False)
+    b = ma.resume(model, part, draws=5, seed=9, progress=False)
+    c = ma.resume(model, part, draws=5, seed=9, progress=False)
+    assert not np.array_equal(a["posterior"]["mu"].values, b["posterior"]["mu"].values)
+    np.testing.assert_array_equal(b["posterior"]["mu"].values, c["posterior"]["mu"].values)
+    assert json.loads(b.attrs["resume_seeds"]) == [9]
+
+
+def test_resume_drops_groups_of_the_earlier_draws(tuned):
+    import xarray as xr
+
+    model, result = tuned
+    part = ma.sample(model, result, chains=2, draws=5, seed=1, progress=False)
+    part["predictive"] = xr.DataTree(xr.Dataset({"y": (("chain", "draw"), np.zeros((2, 5)))}))
+    assert "predictive" not in ma.resume(model, part, draws=2, progress=False).children
+
+
+def test_resume_errors_name_the_problem(tuned):
+    model, result = tuned
+    part = ma.sample(model, result, chains=2, draws=5, seed=1, progress=False)
+    with pytest.raises(InputError, match="draws must be a positive integer"):
+        ma.resume(model, part, draws=0)
+    with pytest.raises(InputError, match="dimension 10 but the model has 3"):
+        ma.resume(Model(gauss, 3, name="gauss"), part, draws=2)
+    bare = part.copy()
+    del bare["sampler_state"]
+    with pytest.raises(InputError, match="no sampler state"):
+        ma.resume(model, bare, draws=2)
+    with pytest.raises(InputError, match="no sampler state"):
+        ma.resume(model, {"posterior": None}, draws=2)
+
+
+def test_custom_kernel_without_config_is_sampled_but_not_resumable(tuned):
+    model, result = tuned
+
+    class Custom(transitions.HMC):
+        def __init__(self, flavour):  # an option it keeps under no attribute
+            super().__init__(n_steps=4)
+
+    import dataclasses
+
+    custom = dataclasses.replace(result, transition=Custom("x"))
+    tree = ma.sample(model, custom, chains=2, draws=3, seed=1, progress=False)
+    assert "transition" not in tree.attrs
+    with pytest.raises(InputError, match="no sampler state"):
+        ma.resume(model, tree, draws=2)
