@@ -235,29 +235,31 @@ def test_report_errors(tmp_path, capsys):
     assert "not a NetCDF file" in capsys.readouterr().err
 
 
+class Interrupting:
+    """Forwards to ``real``; its ``at``-th batch of exactly 2 rows (the sampling chains of
+    ``SMALL``) raises KeyboardInterrupt, as Ctrl-C would."""
+
+    def __init__(self, real, at):
+        self.real, self.at, self.calls = real, at, 0
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def logp_and_grad(self, X, *a, **k):
+        if np.shape(X)[0] == 2:
+            self.calls += 1
+            if self.calls == self.at:
+                raise KeyboardInterrupt
+        return self.real.logp_and_grad(X, *a, **k)
+
+
 def test_ctrl_c_while_sampling_keeps_draws_and_writes_report(model_file, tmp_path, monkeypatch):
-    real = resolve_model(f"{model_file}:correlated")
-    calls = {"n": 0}
-
-    class Interrupting:
-        """Forwards to the model; the 40th batch of exactly 2 rows (the sampling chains)
-        raises KeyboardInterrupt, as Ctrl-C would."""
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def logp_and_grad(self, X, *a, **k):
-            if np.shape(X)[0] == 2:
-                calls["n"] += 1
-                if calls["n"] == 40:
-                    raise KeyboardInterrupt
-            return real.logp_and_grad(X, *a, **k)
-
     from mcmcadapt.models.model import Model
 
-    monkeypatch.setattr(cli, "resolve_model", lambda spec: Interrupting())
+    model = Interrupting(resolve_model(f"{model_file}:correlated"), at=40)
+    monkeypatch.setattr(cli, "resolve_model", lambda spec: model)
     monkeypatch.setattr(cli, "_check_model", lambda obj, where: obj)
-    assert not isinstance(Interrupting(), Model)
+    assert not isinstance(model, Model)
     code = main(["run", "x", *SMALL, "--out", str(tmp_path), "--no-progress"])
     assert code == cli.EXIT_INTERRUPTED
     idata = load_idata(tmp_path / "idata.nc")
@@ -269,22 +271,7 @@ def test_ctrl_c_while_sampling_keeps_draws_and_writes_report(model_file, tmp_pat
 def test_interrupted_run_is_resumed_from_the_command_line(model_file, tmp_path, monkeypatch,
                                                           capsys):
     real = resolve_model(f"{model_file}:correlated")
-    calls = {"n": 0}
-
-    class Interrupting:
-        """The model, except that its 30th sampling batch (2 rows) raises KeyboardInterrupt."""
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def logp_and_grad(self, X, *a, **k):
-            if np.shape(X)[0] == 2:
-                calls["n"] += 1
-                if calls["n"] == 30:
-                    raise KeyboardInterrupt
-            return real.logp_and_grad(X, *a, **k)
-
-    monkeypatch.setattr(cli, "resolve_model", lambda spec: Interrupting())
+    monkeypatch.setattr(cli, "resolve_model", lambda spec: Interrupting(real, at=30))
     monkeypatch.setattr(cli, "_check_model", lambda obj, where: obj)
     path = tmp_path / "idata.nc"
     assert main(["run", "x", *SMALL, "--out", str(tmp_path), "--no-progress"]) == \

@@ -96,15 +96,9 @@ def test_resume_from_netcdf_is_the_same(tuned, tmp_path):
 
 
 def test_resume_after_an_interrupt_draws_what_is_owed():
-    calls = {"n": 0}
+    from test_sampling import Counter
 
-    def interrupting(X):
-        calls["n"] += 1
-        if calls["n"] == 25:
-            raise KeyboardInterrupt
-        return gauss(X)
-
-    model = Model(interrupting, 3, name="gauss")
+    model = Model(Counter(gauss, interrupt_at=25), 3, name="gauss")
     result = ma.tune(Model(gauss, 3, name="gauss"), "mala", "window", chains=8, steps=40,
                      seed=0, progress=False)
     part = ma.sample(model, result, chains=2, draws=50, seed=2, progress=False)
