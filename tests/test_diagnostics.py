@@ -222,6 +222,11 @@ def test_interrupted_run_is_said():
     s = summarize(make_idata({"x": rng.standard_normal((4, 100))}, attrs={"interrupted": 1}))
     assert s.run["interrupted"]
     assert any(w.kind == "interrupted" and "100 draws" in w.message for w in s.warnings)
+    assert not any("resume" in w.message for w in s.warnings)  # no sampler state to resume
+    s = summarize(make_idata({"x": rng.standard_normal((4, 100))},
+                             attrs={"interrupted": 1, "transition": "{}"}))
+    assert any(w.kind == "interrupted" and "mcmcadapt resume IDATA.nc" in w.message
+               for w in s.warnings)
 
 
 def test_bad_input_errors():

@@ -303,7 +303,9 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
         warnings.append(DiagnosticWarning(
             "interrupted",
             f"the run was interrupted; these diagnostics use the {n_draws} draws per chain "
-            "that were completed."))
+            "that were completed"
+            + ("; mcmcadapt.resume(model, idata) (command line: mcmcadapt resume "
+               "IDATA.nc) continues the chains." if "transition" in idata.attrs else ".")))
     return Summary(
         labels=list(q.labels), columns=columns, flagged=flagged, source=q.source, note=q.note,
         n_chains=n_chains, n_draws=n_draws, **sampler,
