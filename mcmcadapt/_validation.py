@@ -94,11 +94,27 @@ def positive_float(value, name):
     return v
 
 
+def positive_int(value, name, minimum=1, error=HyperparameterError):
+    """``value`` as an int ≥ ``minimum`` (an integral float such as 4.0 is accepted), else
+    ``error`` naming it: a string, bool, NaN or 2.5 never reaches ``int()``."""
+    ok = (isinstance(value, (int, np.integer, float, np.floating))
+          and not isinstance(value, (bool, np.bool_)) and float(value).is_integer()
+          and value >= minimum)
+    if not ok:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise error(f"{name} must be {what}, got {value!r}.")
+    return int(value)
+
+
 def as_generator(seed):
     """A ``numpy.random.Generator`` from a seed, a Generator, or None."""
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(seed)
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"seed must be None, a non-negative integer or a numpy Generator; "
+                         f"got {seed!r} ({exc}).") from None
 
 
 def check_columns(columns, d):

@@ -96,6 +96,15 @@ def load_model_file(spec):
     return _check_model(model, f"{path_str}:{func}()")
 
 
+def recorded_spec(spec):
+    """The model spec to store with a run: a file's path made absolute, so that ``report``
+    and ``resume`` find it from any working directory."""
+    if ":" in spec or spec.endswith(".py"):
+        path_str, sep, func = spec.rpartition(":") if ":" in spec else (spec, "", "")
+        return f"{pathlib.Path(path_str).resolve()}{sep}{func}"
+    return spec
+
+
 def resolve_model(spec):
     """A Model from a built-in name or ``file.py:function``."""
     if ":" in spec or spec.endswith(".py"):
@@ -129,9 +138,13 @@ def load_idata(path):
         raise CLIError(f"no such file: {path}; give the idata.nc written by `mcmcadapt run`.")
     try:
         with xr.open_datatree(path, engine=NETCDF_ENGINE) as tree:
-            return tree.load()
+            tree = tree.load()
     except (OSError, ValueError) as exc:
         raise CLIError(f"{path} is not a NetCDF file written by mcmcadapt: {exc}") from exc
+    if "posterior" not in tree.children:
+        raise CLIError(f"{path} has no 'posterior' group (groups: {sorted(tree.children)}); "
+                       "give the idata.nc written by `mcmcadapt run`.")
+    return tree
 
 
 # ---- commands ---------------------------------------------------------------------------
@@ -209,12 +222,12 @@ def cmd_run(args):
     _say(f"model {spec}: {model.dim} parameters; output in {out_dir}/")
     result, idata = _tune_and_sample(model, args, args.objective, args.seed, "run")
     interrupted = bool(idata.attrs.get("interrupted", 0)) or result.interrupted
-    idata = _finish(idata, model, spec)
+    idata = _finish(idata, model, recorded_spec(spec))
     save_idata(idata, out_dir / IDATA_FILE)
     baseline = None
     if args.baseline and not interrupted:
         _, baseline = _tune_and_sample(model, args, "window", args.seed, "baseline")
-        baseline = _finish(baseline, model, spec)
+        baseline = _finish(baseline, model, recorded_spec(spec))
         save_idata(baseline, out_dir / BASELINE_FILE)
         interrupted = bool(baseline.attrs.get("interrupted", 0))
     path = _write_report(idata, out_dir / REPORT_FILE, model, result, baseline)
@@ -226,13 +239,19 @@ def cmd_run(args):
     return EXIT_INTERRUPTED if interrupted else 0
 
 
-def _model_of(idata, spec):
-    """The model named by ``spec`` or, without it, the one the run recorded."""
-    spec = spec or idata.attrs.get("model_spec")
+def _model_of(idata, given):
+    """The model named by ``given`` or, without it, the one the run recorded."""
+    spec = given or idata.attrs.get("model_spec")
     if not spec:
         raise CLIError("the file records no model; give it with --model (a built-in name or "
                        "file.py:function).")
-    return str(spec), resolve_model(str(spec))
+    try:
+        return str(spec), resolve_model(str(spec))
+    except CLIError as exc:
+        if given:
+            raise
+        raise CLIError(f"{exc} (This is the model the run recorded; give it with --model.)"
+                       ) from None
 
 
 def cmd_resume(args):
@@ -241,6 +260,7 @@ def cmd_resume(args):
     path = pathlib.Path(args.idata)
     idata = load_idata(path)
     spec, model = _model_of(idata, args.model)
+    spec = recorded_spec(spec)
     done = idata["posterior"].sizes.get("draw", 0)
     _say(f"model {spec}: continuing {idata['posterior'].sizes.get('chain', 0)} chains from "
          f"draw {done} ...")

@@ -188,6 +188,17 @@ def test_bad_arguments(target):
         ma.tune(target, chains=4, init=np.zeros((3, 4)), progress=False)
     with pytest.raises(HyperparameterError, match="unadjusted"):
         ma.tune(target, kernel="ula", objective="speed", steps=5, progress=False)
+    # the estimator is checked when the objective is made, even where (MALA's closed-form
+    # entropy) the speed objective would never fit it
+    for objective in ("speed", "kl"):
+        with pytest.raises(HyperparameterError, match="unknown estimator 'nope'"):
+            ma.tune(target, "mala", objective, estimator="nope", steps=2, progress=False)
+        with pytest.raises(HyperparameterError, match="stein estimator has no option 'foo'"):
+            ma.tune(target, "mala", objective, estimator_options={"foo": 1}, steps=2,
+                    progress=False)
+        with pytest.raises(HyperparameterError, match="eta must be positive"):
+            ma.tune(target, "mala", objective, estimator_options={"eta": -1.0}, steps=2,
+                    progress=False)
 
 
 def test_progress_line_on_request(target, capsys):

@@ -307,3 +307,35 @@ def test_interrupted_run_is_resumed_from_the_command_line(model_file, tmp_path, 
 def test_resume_errors_from_the_command_line(tmp_path, capsys):
     assert main(["resume", str(tmp_path / "missing.nc")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_file_without_posterior_is_named(tmp_path, capsys):
+    import xarray as xr
+
+    from mcmcadapt.cli import save_idata
+
+    save_idata(xr.DataTree.from_dict({"/": xr.Dataset(attrs={"model_spec": "banana"})}),
+               tmp_path / "empty.nc")
+    for command in ("resume", "report"):
+        assert main([command, str(tmp_path / "empty.nc")]) == 2
+        assert "has no 'posterior' group" in capsys.readouterr().err
+
+
+def test_a_model_file_is_recorded_by_absolute_path(model_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(model_file.parent)
+    out = tmp_path / "out"
+    assert main(["run", f"{model_file.name}:correlated", *SMALL, "--out", str(out),
+                 "--no-progress"]) == 0
+    idata = load_idata(out / "idata.nc")
+    assert idata.attrs["model_spec"] == f"{model_file}:correlated"
+    monkeypatch.chdir("/")
+    assert main(["resume", str(out / "idata.nc"), "--draws", "5", "--no-progress"]) == 0
+    assert load_idata(out / "idata.nc")["posterior"].sizes["draw"] == 125
+    capsys.readouterr()
+    (out / "idata.nc").replace(out / "moved.nc")
+    idata.attrs["model_spec"] = "gone.py:correlated"
+    from mcmcadapt.cli import save_idata
+
+    save_idata(idata, out / "idata.nc")
+    assert main(["resume", str(out / "idata.nc"), "--draws", "5", "--no-progress"]) == 2
+    assert "give it with --model" in capsys.readouterr().err

@@ -293,3 +293,11 @@ def test_text_shows_worst_rows_first_when_many():
     assert any(line.startswith("x[7]") and line.endswith("!") for line in table)
     assert "25 more quantities" in text
     assert "[r_hat]" in text and "x[7]" in text.split("WARNING [r_hat]")[1]
+
+
+def test_non_finite_draws_are_named_not_diagnosed():
+    x = np.random.default_rng(0).standard_normal((4, 100, 3))
+    x[1, 40, 2] = np.nan
+    with pytest.raises(InputError, match=r"x\[2\] of group 'posterior' is nan at chain 1, "
+                                         r"draw 40 \(1 non-finite values\)"):
+        summarize(make_idata({"x": x}))

@@ -255,3 +255,12 @@ def test_renders_in_headless_chromium(page_path, tmp_path):
     # warning border (#c62828) only if the warnings' CSS applied: both must be on screen.
     assert count((0x1F, 0x77, 0xB4)) > 2000
     assert count((0xC6, 0x28, 0x28)) > 500
+
+
+def test_one_chain_has_a_trace_but_no_rank_plot(tmp_path):
+    rng = np.random.default_rng(3)
+    path = report(make_idata({"x": rng.standard_normal((1, 120, 2))}), None, tmp_path / "r.html")
+    p = parse(path)
+    assert "traces" in p.sections
+    assert [img["alt"] for img in p.images if "plots" in img["alt"]] == ["trace plots"]
+    assert "No rank plots: they compare chains, and this run has one." in path.read_text()

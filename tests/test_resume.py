@@ -166,3 +166,84 @@ def test_custom_kernel_without_config_is_sampled_but_not_resumable(tuned):
     assert "transition" not in tree.attrs
     with pytest.raises(InputError, match="no sampler state"):
         ma.resume(model, tree, draws=2)
+
+
+def _interrupting(model, at, exc=KeyboardInterrupt):
+    """``model`` whose ``at``-th call raises ``exc``."""
+    calls = {"n": 0}
+
+    def f(X):
+        calls["n"] += 1
+        if calls["n"] == at:
+            raise exc("stopped")
+        return model._f(X)
+
+    return Model(f, model.dim, names=["mu", "tau", "theta_tilde[8]"], name=model.name,
+                 transforms={"tau": "positive"})
+
+
+@pytest.mark.parametrize("at", [1, 7, 30])
+def test_interrupted_mid_trajectory_then_resumed_equals_the_uninterrupted_run(tuned, at):
+    model, result = tuned  # HMC with 4 leapfrog steps: an interrupt lands inside a step
+    full = ma.sample(model, result, chains=3, draws=25, seed=1, progress=False)
+    part = ma.sample(_interrupting(model, at), result, chains=3, draws=25, seed=1,
+                     progress=False)
+    assert int(part.attrs["interrupted"]) == 1 and part["posterior"].sizes["draw"] < 25
+    _assert_same_draws(full, ma.resume(model, part, progress=False))
+
+
+def test_a_model_that_raises_keeps_the_draws(tuned):
+    model, result = tuned
+    with pytest.warns(RuntimeWarning, match="LinAlgError: stopped"):
+        part = ma.sample(_interrupting(model, 40, np.linalg.LinAlgError), result, chains=2,
+                         draws=50, seed=1, progress=False)
+    assert 0 < part["posterior"].sizes["draw"] < 50
+    assert "LinAlgError: stopped" in part.attrs["error"]
+    full = ma.sample(model, result, chains=2, draws=50, seed=1, progress=False)
+    resumed = ma.resume(model, part, progress=False)
+    _assert_same_draws(full, resumed)
+    assert "error" not in resumed.attrs
+
+
+def test_resume_after_selecting_chains_or_dropping_burn_in(tuned):
+    model, result = tuned
+    tree = ma.sample(model, result, chains=3, draws=10, seed=1, progress=False)
+    two = ma.resume(model, tree.isel(chain=[0, 2]), draws=4, progress=False)
+    assert two["posterior"]["chain"].values.tolist() == [0, 2]
+    assert two["posterior"].sizes["draw"] == 14
+    assert np.all(np.isfinite(two["posterior"]["theta_tilde"].values))
+    later = ma.resume(model, tree.isel(draw=slice(6, None)), draws=5, progress=False)
+    assert later["posterior"]["draw"].values.tolist() == list(range(6, 15))
+    assert int(later.attrs["draws_requested"]) == 15
+    np.testing.assert_array_equal(later["posterior"]["mu"].values[:, 4:],
+                                  ma.resume(model, tree, draws=5, progress=False)
+                                  ["posterior"]["mu"].values[:, 10:])
+    with pytest.raises(InputError, match="ends at draw 4 but the sampler state stands after "
+                                         "draw 9"):
+        ma.resume(model, tree.isel(draw=slice(0, 5)), draws=2)
+    mixed = tree.copy()
+    mixed["posterior"] = tree["posterior"].isel(chain=[0, 1])
+    with pytest.raises(InputError, match=r"chains \[0, 1\] but the sampler state chains "
+                                         r"\[0, 1, 2\]"):
+        ma.resume(model, mixed, draws=2)
+
+
+def test_resume_checks_the_model_variables_and_its_arguments(tuned):
+    model, result = tuned
+    part = ma.sample(model, result, chains=2, draws=5, seed=1, progress=False)
+    other = Model(model._f, 10, name="unnamed")
+    with pytest.raises(InputError, match=r"holds variables mu, tau, theta_tilde\[8\] but the "
+                                         r"model names x\[10\]"):
+        ma.resume(other, part, draws=2)
+    for bad in (2.5, "3", True):
+        with pytest.raises(InputError, match="draws must be a positive integer"):
+            ma.resume(model, part, draws=bad)
+    with pytest.raises(InputError, match="seed must be None"):
+        ma.resume(model, part, draws=2, seed="a")
+    broken = part.copy()
+    broken.attrs["transition"] = '{"kernel": "hmc", "options": {"n_steps": "x"}}'
+    with pytest.raises(InputError, match="does not describe a kernel"):
+        ma.resume(model, broken, draws=2)
+    broken.attrs["transition"] = "not json"
+    with pytest.raises(InputError, match="does not describe a kernel"):
+        ma.resume(model, broken, draws=2)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import mcmcadapt as ma
+from mcmcadapt.errors import InputError
 from mcmcadapt.models import Model
 from mcmcadapt.models.targets import eight_schools
 
@@ -156,6 +157,15 @@ def test_mala_has_no_energy_and_bad_arguments():
     assert "energy" not in tree["sample_stats"].data_vars
     with pytest.raises(ValueError, match="positive"):
         ma.sample(model, result, chains=0, progress=False)
+    for bad in (2.5, None, float("nan"), True):
+        with pytest.raises(InputError, match="draws must be a positive integer"):
+            ma.sample(model, result, draws=bad, progress=False)
+        with pytest.raises(InputError, match="chains must be a positive integer"):
+            ma.sample(model, result, chains=bad, progress=False)
+    with pytest.raises(InputError, match="the TuneResult that mcmcadapt.tune returned"):
+        ma.sample(model, None, progress=False)
+    with pytest.raises(InputError, match="seed must be None"):
+        ma.sample(model, result, seed="a", progress=False)
     other = Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 2, name="g2")
     with pytest.raises(ValueError, match="dimension"):
         ma.sample(other, result, progress=False)

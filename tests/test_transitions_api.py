@@ -380,13 +380,25 @@ def test_bad_inputs_raise_clear_errors(kernel):
     else:
         with pytest.raises(NotImplementedError, match="unadjusted"):
             kernel.log_ratio_vjp(model, state, phi, noise, prop, np.zeros(4))
-    with pytest.raises(InputError, match="positive integers"):
+    with pytest.raises(InputError, match="n must be a positive integer, got 0"):
         kernel.draw_noise(0, 3, 0)
+    with pytest.raises(InputError, match="d must be a positive integer, got 'x'"):
+        kernel.draw_noise(2, "x", 0)
 
 
 def test_bad_options_raise_clear_errors():
     with pytest.raises(HyperparameterError, match="precond"):
         MALA("full")
+    # strings, NaN and fractions are named, not handed to int() (a command-line
+    # --kernel-option n_steps=abc arrives as the string "abc")
+    for bad in ("abc", float("nan"), 2.5, True):
+        with pytest.raises(HyperparameterError, match="n_steps must be a positive integer"):
+            HMC(n_steps=bad)
+        with pytest.raises(HyperparameterError, match="batch_size must be a positive integer"):
+            Learned(batch_size=bad)
+    with pytest.raises(HyperparameterError, match="hidden must be an integer >= 2"):
+        Learned(hidden=1)
+    assert HMC(n_steps=4.0).n_steps == 4
     with pytest.raises(HyperparameterError, match="not both"):
         HMC(n_steps=5, trajectory_length=1.0)
     with pytest.raises(HyperparameterError, match="n_steps"):

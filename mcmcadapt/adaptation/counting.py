@@ -12,12 +12,19 @@ import time
 
 import numpy as np
 
+from ..errors import ModelError
+
 
 class CountingModel:
     """Wraps a model; forwards every attribute, counts ``logp_and_grad`` rows and ``hvp``
     rows, and accumulates the wall time spent inside them (``seconds``) and the calling
     thread's CPU time (``cpu_seconds``: unaffected by other processes on a busy machine,
-    and equal to the wall time when the model runs on the calling thread)."""
+    and equal to the wall time when the model runs on the calling thread).
+
+    Any exception a model call raises reaches the caller as a
+    :class:`~mcmcadapt.errors.ModelError` naming the original (chained to it), so that the
+    tuning and sampling loops treat every failure of the user's code alike: a sampling run
+    keeps its draws whether the model returned NaN or raised (a LinAlgError, say)."""
 
     def __init__(self, model):
         self._model = model
@@ -36,7 +43,7 @@ class CountingModel:
 
     def logp_and_grad(self, X, *args, **kwargs):
         t0, c0 = time.perf_counter(), time.thread_time()
-        out = self._model.logp_and_grad(X, *args, **kwargs)
+        out = _forward(self._model.logp_and_grad, "logp_and_grad", X, *args, **kwargs)
         self.seconds += time.perf_counter() - t0
         self.cpu_seconds += time.thread_time() - c0
         self.n_grad += int(np.shape(X)[0])
@@ -44,13 +51,23 @@ class CountingModel:
 
     def hvp(self, X, V, *args, **kwargs):
         t0, c0 = time.perf_counter(), time.thread_time()
-        out = self._model.hvp(X, V, *args, **kwargs)
+        out = _forward(self._model.hvp, "hvp", X, V, *args, **kwargs)
         self.seconds += time.perf_counter() - t0
         self.cpu_seconds += time.thread_time() - c0
         rows = int(np.shape(X)[0])
         self.n_hvp += rows
         self.n_grad += self.hvp_cost * rows
         return out
+
+
+def _forward(method, name, *args, **kwargs):
+    try:
+        return method(*args, **kwargs)
+    except ModelError:
+        raise
+    except Exception as exc:
+        owner = getattr(getattr(method, "__self__", None), "name", "model")
+        raise ModelError(f"model {owner!r}: {name} raised {type(exc).__name__}: {exc}") from exc
 
 
 def _has_analytic_hvp(model):

@@ -5,6 +5,7 @@ import inspect
 
 import numpy as np
 
+from .._validation import check_options, positive_int
 from ..errors import HyperparameterError
 
 # name -> class in mcmcadapt.score (imported on first use: it loads Numba)
@@ -39,14 +40,17 @@ def make_estimator(estimator, options=None):
             f"unknown estimator {estimator!r}; choose one of {sorted(ESTIMATOR_NAMES)}.")
     from .. import score
 
-    return getattr(score, ESTIMATOR_NAMES[key])(**(options or {}))
+    cls = getattr(score, ESTIMATOR_NAMES[key])
+    check_options(cls, options or {}, f"the {key} estimator")
+    est = cls(**(options or {}))
+    est._check_config()  # values too, now rather than at the first fit
+    return est
 
 
 def amortised(estimator, every):
     """``estimator`` wrapped in :class:`Reselecting` when it has "auto" hyper-parameters
     and ``every`` > 1; otherwise unchanged."""
-    if int(every) != every or every < 1:
-        raise HyperparameterError(f"reselect_every must be a positive integer, got {every!r}.")
+    every = positive_int(every, "reselect_every")
     auto = getattr(estimator, "_auto_params", None)
     if every == 1 or auto is None or not auto():
         return estimator

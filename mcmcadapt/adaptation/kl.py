@@ -188,6 +188,7 @@ class KLObjective(Objective):
                  probe_chains=16, target_accept=None, gamma=0.1, kappa=0.75, t0=10.0,
                  centre=1.0, population_metric=True, buffers=(75, 25, 50), hessian="ignore",
                  reselect_every=25, init_step_size=True, coordinates=None, step_range=None):
+        make_estimator(estimator, estimator_options)  # a bad name or option fails here
         self.estimator = estimator
         self.estimator_options = estimator_options
         if not 0.0 < float(contraction) < 1.0:

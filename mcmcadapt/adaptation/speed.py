@@ -119,6 +119,7 @@ class SpeedObjective(Objective):
         self.target_accept = target_accept
         self.beta = positive_float(beta, "beta")
         self.beta_rate = positive_float(beta_rate, "beta_rate")
+        make_estimator(estimator, estimator_options)  # a bad name or option fails here
         self.estimator = estimator
         self.estimator_options = estimator_options
         self.init_step_size = bool(init_step_size)

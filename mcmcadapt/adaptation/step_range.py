@@ -24,7 +24,7 @@ Measured on funnel10: see ``benchmarks/funnel.py`` and the README.
 
 import numpy as np
 
-from .._validation import as_generator
+from .._validation import as_generator, positive_int
 from ..errors import HyperparameterError
 
 LN2 = float(np.log(2.0))
@@ -35,8 +35,7 @@ def _check_options(accept=0.8, n_momenta=3, iterations=8, octaves=(-12.0, 6.0),
     if not 0.0 < float(accept) < 1.0:
         raise HyperparameterError(f"accept must lie in (0, 1), got {accept!r}.")
     for name, value in (("n_momenta", n_momenta), ("iterations", iterations)):
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise HyperparameterError(f"{name} must be a positive integer, got {value!r}.")
+        positive_int(value, name)
     if not (len(octaves) == 2 and np.all(np.isfinite(octaves)) and octaves[0] < octaves[1]):
         raise HyperparameterError(f"octaves must be (lower, upper) with lower < upper, got {octaves!r}.")
     if not (len(quantiles) == 2 and 0.0 <= quantiles[0] < quantiles[1] <= 1.0):

@@ -45,6 +45,14 @@ def flatten_group(ds, group):
                 "output must put (chain, draw) first."
             )
         values = np.asarray(da.values, dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            c, t, *index = np.argwhere(bad)[0]
+            raise InputError(
+                f"{_label(name, index)} of group {group!r} is {values[bad][0]} at chain "
+                f"{c}, draw {t} ({int(bad.sum())} non-finite values): diagnostics need finite "
+                "draws. Check how the tree was built or edited (e.g. groups concatenated "
+                "with mismatched variables or chains).")
         shape = values.shape[2:]
         blocks.append(values.reshape(values.shape[:2] + (-1,)))
         labels.extend(_label(name, idx) for idx in np.ndindex(*shape))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import as_generator, positive_float
+from .._validation import as_generator, positive_float, positive_int
 from ..adaptation.counting import CountingModel
 from ..adaptation.optim import Adam
 from ..adaptation.progress import Progress
@@ -83,8 +83,7 @@ def meta_train(model, estimator="stein", *, transition=None, phi0=None, particle
     """
     for name, v in (("particles", particles), ("unroll", unroll), ("iterations", iterations),
                     ("restart_every", restart_every)):
-        if isinstance(v, bool) or int(v) != v or v < 1:
-            raise InputError(f"{name} must be a positive integer; got {v!r}.")
+        positive_int(v, name, error=InputError)
     if particles < 2:
         raise InputError("particles must be at least 2: the entropy term needs a population.")
     positive_float(lr, "lr")

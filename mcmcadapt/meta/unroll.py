@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import as_generator
+from .._validation import as_generator, positive_int
 from ..errors import HyperparameterError, InputError
 
 
@@ -62,8 +62,7 @@ def rollout(model, transition, phi, state, steps=None, rng=None, noises=None):
     list of the kernel's Noise, one per step: a fixed-noise, deterministic rollout)."""
     _check_unadjusted(transition)
     if noises is None:
-        if steps is None or int(steps) != steps or steps < 1:
-            raise InputError(f"steps must be a positive integer; got {steps!r}.")
+        steps = positive_int(steps, "steps", error=InputError)
         rng = as_generator(rng)
         n, d = state.x.shape
         noises = [transition.draw_noise(n, d, rng) for _ in range(int(steps))]

@@ -146,9 +146,11 @@ def report(idata, result=None, path="report.html", *, model=None, baseline=None,
     sections.append(
         '<section id="traces"><h2>Trace and rank plots</h2>'
         + figure(trace_png, "trace plots", f"Draws per chain and their densities: {shown}.")
-        + figure(rank_png, "rank plots",
-                 "Fractional-rank Δ-ECDF per chain: curves inside the envelope mean the "
-                 "chains agree.") + "</section>")
+        + (figure(rank_png, "rank plots",
+                  "Fractional-rank Δ-ECDF per chain: curves inside the envelope mean the "
+                  "chains agree.") if rank_png is not None
+           else "<p>No rank plots: they compare chains, and this run has one.</p>")
+        + "</section>")
 
     adapt = _adaptation_dataset(idata, result)
     png = None if adapt is None else figures.adaptation_curves(adapt, _target_accept(run))

@@ -41,13 +41,17 @@ def _selection_tree(draws, labels):
 
 def trace_and_rank(draws, labels):
     """``(trace_png, rank_png)`` for draws (chain, draw, k) of the quantities ``labels``:
-    a trace with per-chain densities, and fractional-rank Δ-ECDF plots (ArviZ)."""
+    a trace with per-chain densities, and fractional-rank Δ-ECDF plots (ArviZ). Rank plots
+    compare chains, so with a single chain ``rank_png`` is None."""
     _pyplot()
     import arviz_plots as azp
 
     tree = _selection_tree(draws, labels)
     pngs = []
     for plot in (azp.plot_trace_dist, azp.plot_rank):
+        if plot is azp.plot_rank and draws.shape[0] < 2:
+            pngs.append(None)
+            continue
         fig = plot(tree, backend="matplotlib").viz["figure"].item()
         fig.tight_layout()  # arviz_plots' grid lets titles of a second row overlap the first
         pngs.append(_png(fig))

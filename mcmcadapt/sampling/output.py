@@ -11,8 +11,9 @@ adaptation          (iteration): objective, acceptance_rate, step_size, grad_nor
                      status, n_bad, n_grad (cumulative); parameters from ``describe(φ)`` as
                      ``param_<name>`` on dim ``param_iteration`` (every iteration unless thinned)
 sampler_state        what continuing the run needs (:func:`~.resume.resume`): ``x`` (chain,
-                     unconstrained_dim), the unconstrained positions after the last draw,
-                     and ``phi`` (phi_dim), the tuned kernel parameters
+                     unconstrained_dim), the unconstrained positions after the draw
+                     ``last_draw`` (the last one kept), and ``phi`` (phi_dim), the tuned
+                     kernel parameters
 Root attributes: model, kernel, objective, estimator, n_grad_warmup, n_grad_sampling, seed,
 settings (JSON), interrupted (0/1), tuning_interrupted (0/1), params (JSON of describe(φ)),
 tuning_seed, ``error`` when a model failure stopped sampling, draws_requested (the draws
@@ -49,9 +50,11 @@ def _jsonable(value):
     return value
 
 
-def draw_coords(shape, first):
-    """Coordinates of draws ``first, first + 1, …`` for an array (chain, draw, ...)."""
-    return {"chain": np.arange(shape[0]), "draw": np.arange(first, first + shape[1])}
+def draw_coords(shape, first, chains=None):
+    """Coordinates of draws ``first, first + 1, …`` for an array (chain, draw, ...), with
+    chain labels ``chains`` (default 0, 1, …)."""
+    return {"chain": np.arange(shape[0]) if chains is None else np.asarray(chains),
+            "draw": np.arange(first, first + shape[1])}
 
 
 def _stats_dataset(stats, coords):
@@ -60,14 +63,17 @@ def _stats_dataset(stats, coords):
     return xr.Dataset({k: (("chain", "draw"), v) for k, v in stats.items()}, coords=coords)
 
 
-def sampler_state(transition, phi, x):
+def sampler_state(transition, phi, x, last_draw, chains):
     """The ``sampler_state`` group and the root attributes that continuing a run needs:
-    the unconstrained positions ``x`` (chain, d) after its last draw and φ, and the kernel's
-    constructor options (omitted for a custom kernel without ``config()``)."""
+    the unconstrained positions ``x`` (chain, d) after draw ``last_draw`` (−1: before the
+    first), φ, and the kernel's constructor options (omitted for a custom kernel without
+    ``config()``)."""
     import xarray as xr
 
     group = xr.Dataset({"x": (("chain", "unconstrained_dim"), np.asarray(x, dtype=np.float64)),
-                        "phi": (("phi_dim",), np.asarray(phi, dtype=np.float64))})
+                        "phi": (("phi_dim",), np.asarray(phi, dtype=np.float64)),
+                        "last_draw": ((), np.int64(last_draw))},
+                       coords={"chain": np.asarray(chains)})
     try:
         spec = {"kernel": transition.name, "options": transition.config()}
         attrs = {"transition": json.dumps(spec)}
@@ -111,8 +117,8 @@ def build_datatree(model, result, run, n_grad_sampling, seed, rng, draws_request
         adapt[f"param_{name}"] = (dims, arr)
     groups["adaptation"] = xr.Dataset(
         adapt, coords={"iteration": np.arange(n_it), "param_iteration": h["param_iteration"]})
-    groups["sampler_state"], state_attrs = sampler_state(result.transition, result.phi,
-                                                         run.state.x)
+    groups["sampler_state"], state_attrs = sampler_state(
+        result.transition, result.phi, run.state.x, run.x.shape[1] - 1, coords["chain"])
     attrs = {
         "model": str(result.model_name or getattr(model, "name", "model")),
         "kernel": str(result.kernel), "objective": str(result.objective),

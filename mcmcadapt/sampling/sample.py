@@ -53,9 +53,13 @@ def sample(model, result, chains=4, draws=2000, seed=1, progress=None):
     (:class:`~mcmcadapt.errors.ModelError`, e.g. a NaN log density), which is also warned
     about and stored in the root attribute ``error``.
     """
+    for name, value in (("chains", chains), ("draws", draws)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"{name} must be a positive integer, got {value!r}.")
     chains, draws = int(chains), int(draws)
-    if chains < 1 or draws < 1:
-        raise InputError(f"chains and draws must be positive integers; got {chains}, {draws}.")
+    if not all(hasattr(result, k) for k in ("transition", "phi", "state")):
+        raise InputError(f"result must be the TuneResult that mcmcadapt.tune returned, got "
+                         f"{type(result).__name__}.")
     if result.state.x.shape[1] != model.dim:
         raise InputError(
             f"the tuning result has dimension {result.state.x.shape[1]} but the model has "
@@ -95,7 +99,8 @@ def run_chains(model, transition, phi, state, draws, rng, bar):
     """Move the chains of ``state`` ``draws`` times with the kernel at φ, streaming every
     draw into preallocated arrays, so that a KeyboardInterrupt or a model failure
     (:class:`~mcmcadapt.errors.ModelError`, warned about) keeps the draws completed so far
-    (every chain truncated to the same length). Returns a :class:`ChainRun`."""
+    (every chain truncated to the same length). The returned ``state`` and the generator
+    are then as they were after the last kept draw. Returns a :class:`ChainRun`."""
     chains, d = state.x.shape
     x = np.empty((chains, draws, d))
     stats = {"acceptance_rate": np.empty((chains, draws)),
@@ -108,20 +113,22 @@ def run_chains(model, transition, phi, state, draws, rng, bar):
     done = 0
     interrupted = False
     error = None
+    before = None  # (t, generator state before step t)
     try:
         for t in range(draws):
-            state, info = transition.step(model, state, phi, rng)
-            x[:, t] = state.x
+            before = (t, rng.bit_generator.state)
+            new_state, info = transition.step(model, state, phi, rng)
+            x[:, t] = new_state.x
             stats["acceptance_rate"][:, t] = info.acceptance_rate
             stats["diverging"][:, t] = info.diverging
-            stats["lp"][:, t] = state.logp
+            stats["lp"][:, t] = new_state.logp
             stats["n_grad"][:, t] = info.n_grad
             if getattr(info, "energy", None) is not None:
                 stats["energy"][:, t] = info.energy
                 has_energy = True
             if getattr(info, "step_size", None) is not None:
                 stats["step_size"][:, t] = info.step_size
-            done = t + 1
+            state, done = new_state, t + 1  # one statement: no interrupt between the two
             bar.update(done, acc=float(np.mean(info.acceptance_rate)))
     except KeyboardInterrupt:
         interrupted = True
@@ -129,6 +136,10 @@ def run_chains(model, transition, phi, state, draws, rng, bar):
         interrupted, error = True, f"draw {done}: {err}"
         warnings.warn(f"sampling stopped at {error}; the {done} completed draws are kept.",
                       RuntimeWarning, stacklevel=4)
+    if interrupted and before is not None and before[0] == done:
+        # step `done` stopped half-way and drew noise that no draw used: rewinding the
+        # generator lets a resumed run continue exactly where the draws stop
+        rng.bit_generator.state = before[1]
     bar.close("interrupted" if interrupted else "")
     if not has_energy:
         del stats["energy"]

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._random import standard_normal
-from .._validation import all_finite, as_generator, as_particles, check_columns, finite_rows
+from .._validation import (all_finite, as_generator, as_particles, check_columns, finite_rows,
+                           positive_int)
 from ._diag_numba import select_rows
 from ..errors import InputError, ModelError
 
@@ -267,10 +268,8 @@ class Transition:
 
     def draw_noise(self, n, d, rng):
         """All randomness of one step for n chains in d dimensions (see :class:`Noise`)."""
-        if int(n) != n or n < 1 or int(d) != d or d < 1:
-            raise InputError(f"n and d must be positive integers; got n={n!r}, d={d!r}.")
+        n, d = positive_int(n, "n", error=InputError), positive_int(d, "d", error=InputError)
         rng = as_generator(rng)
-        n, d = int(n), int(d)
         xi = standard_normal(rng, n, d)
         log_u = np.log(rng.random(n)) if self.metropolis else None
         jitter = 1.0 - rng.random(n) if self._jittered else None

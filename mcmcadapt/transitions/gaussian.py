@@ -16,7 +16,7 @@ w = ξ + δ(ε/2) Lᵀ s, one has L⁻¹(x − μ(y))/ε = −w, hence
 
 import numpy as np
 
-from .._validation import check_columns, positive_float
+from .._validation import check_columns, positive_float, positive_int
 from ..errors import HyperparameterError, InputError
 from ._diag_numba import gaussian_move, gaussian_reverse_noise, row_weighted_colsums
 from .base import Proposal, evaluate, hvp_rows, minibatch, zero_hessian
@@ -249,9 +249,7 @@ class SGLD(_GaussianProposal):
         else:
             super().__init__(precond)
         self.step_size = positive_float(step_size, "step_size")
-        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
-            raise HyperparameterError(f"batch_size must be a positive integer or None; got {batch_size!r}.")
-        self.batch_size = None if batch_size is None else int(batch_size)
+        self.batch_size = None if batch_size is None else positive_int(batch_size, "batch_size")
 
     def __repr__(self):
         pre = None if self.precond == "identity" else self.precond

@@ -34,7 +34,7 @@ one Hessian-vector product per leapfrog step (plus one at x₀ for the x-derivat
 
 import numpy as np
 
-from .._validation import positive_float
+from .._validation import positive_float, positive_int
 from ..errors import HyperparameterError, InputError
 from ._diag_numba import (leapfrog_backward_first_order, row_scaled_step, row_scaled_step_sqnorm,
                           select_rows)
@@ -71,17 +71,13 @@ class HMC(PreconditionedTransition):
             )
         if trajectory_length is None:
             n_steps = 10 if n_steps is None else n_steps
-            if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
-                raise HyperparameterError(f"n_steps must be a positive integer; got {n_steps!r}.")
-            self.n_steps = int(n_steps)
+            self.n_steps = positive_int(n_steps, "n_steps")
             self.trajectory_length = None
         else:
             self.n_steps = None
             self.trajectory_length = positive_float(trajectory_length, "trajectory_length")
         self.jitter = bool(self.trajectory_length is not None if jitter is None else jitter)
-        if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
-            raise HyperparameterError(f"max_steps must be a positive integer; got {max_steps!r}.")
-        self.max_steps = int(max_steps)
+        self.max_steps = positive_int(max_steps, "max_steps")
         self.max_energy_error = positive_float(max_energy_error, "max_energy_error")
         if not isinstance(step_spread, (bool, np.bool_)):
             raise HyperparameterError(

@@ -20,7 +20,7 @@ coordinates (:mod:`._learned_numba`): nothing of size (n·d, H) is stored.
 
 import numpy as np
 
-from .._validation import all_finite, as_particles, check_columns, positive_float
+from .._validation import all_finite, as_particles, check_columns, positive_float, positive_int
 from ..errors import HyperparameterError, InputError
 from ._learned_numba import gather_columns, learned_update, learned_vjp
 from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim, zero_hessian
@@ -41,15 +41,10 @@ class Learned(Transition):
     metropolis = False
 
     def __init__(self, hidden=20, zeta=1e-5, batch_size=None, seed=0):
-        if isinstance(hidden, bool) or int(hidden) != hidden or hidden < 2:
-            raise HyperparameterError(
-                f"hidden must be an integer >= 2 (two units represent the Langevin drift); got {hidden!r}."
-            )
-        self.hidden = int(hidden)
+        # two units represent the Langevin drift
+        self.hidden = positive_int(hidden, "hidden", minimum=2)
         self.zeta = positive_float(zeta, "zeta")
-        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
-            raise HyperparameterError(f"batch_size must be a positive integer or None; got {batch_size!r}.")
-        self.batch_size = None if batch_size is None else int(batch_size)
+        self.batch_size = None if batch_size is None else positive_int(batch_size, "batch_size")
         self.seed = seed
 
     def __repr__(self):
