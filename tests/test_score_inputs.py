@@ -120,3 +120,69 @@ def test_public_exports():
     assert callable(score.ksd) and callable(score.ksd_squared)
     assert score.Kernel("rbf", 1.0).h == 1.0
     assert score.InputError is InputError and score.NotFittedError is NotFittedError
+
+
+ESTIMATORS = ["Stein", "SSGE", "KDE", "KernelScoreMatching", "Tikhonov", "NuMethod"]
+
+
+def _make(name, **kw):
+    import mcmcadapt.score as score
+
+    return getattr(score, name)(**kw)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_estimates_do_not_change_when_the_caller_edits_X(name):
+    X = np.random.default_rng(1).normal(size=(20, 2))
+    Y = np.random.default_rng(2).normal(size=(3, 2))
+    est = _make(name).fit(X)
+    before, inside = est.gradients(Y), est.gradients()
+    X += 5.0  # the fitted X_ is the caller's array; the estimates use a copy
+    np.testing.assert_array_equal(est.gradients(Y), before)
+    np.testing.assert_array_equal(est.gradients(), inside)
+    if name == "KernelScoreMatching":
+        energy = est.energy(Y)
+        X -= 3.0
+        np.testing.assert_array_equal(est.energy(Y), energy)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_queries_beyond_float64_reach_are_named(name):
+    est = _make(name).fit(X_OK)
+    with pytest.raises(InputError, match="query row 1 of Y lies"):
+        est.gradients(np.vstack([X_OK[:1], X_OK[:1] + 1e155]))
+    with pytest.raises(InputError, match="squared distance overflows"):
+        est.gradients(X_OK[:1] + 1e300)
+
+
+@pytest.mark.parametrize("name,scale,match", [
+    ("Stein", 1e-160, r"bandwidth h = 2\.\d+e-160 is outside \[1e-75, 1e\+75\]"),
+    ("KDE", 1e-160, "is outside"), ("KernelScoreMatching", 1e-100, "is outside"),
+    ("Tikhonov", 1e-60, r"curl-free kernel's third derivatives"),
+    ("NuMethod", 1e60, r"curl-free kernel's third derivatives"),
+])
+def test_extreme_scales_are_named_not_nan(name, scale, match):
+    with pytest.raises(InputError, match=match):
+        _make(name).fit(X_OK * scale).gradients()
+    G = _make(name).fit(X_OK * 1e-40).gradients()  # small but in range: finite, scaled
+    G1 = _make(name).fit(X_OK).gradients()
+    np.testing.assert_allclose(G * 1e-40, G1, rtol=1e-9, atol=1e-12 * np.abs(G1).max())
+
+
+def test_numeric_bandwidth_and_kernel_options_out_of_range():
+    for h in (1e-300, 1e300):
+        with pytest.raises(InputError, match="is outside"):
+            Stein(bandwidth=h).fit(X_OK)
+    with pytest.raises(HyperparameterError, match="beta must lie in"):
+        Stein(kernel="imq", beta="x").fit(X_OK)
+
+
+def test_ksd_overflow_and_bad_bandwidth_are_named():
+    from mcmcadapt.score import ksd
+
+    with pytest.raises(HyperparameterError, match="bandwidth must be a positive number"):
+        ksd(X_OK, -X_OK, bandwidth=None)
+    with pytest.raises(InputError, match="KSD overflowed float64"):
+        ksd(X_OK, X_OK * 1e200)
+    with pytest.raises(InputError, match="overflows float64"):
+        ksd(X_OK * 1e155, -X_OK, bandwidth="median")

@@ -433,3 +433,50 @@ def test_candidate_warnings_are_recorded_not_raised():
         est = SSGE(bandwidth="auto", eta="auto").fit(X)
     assert any("eta=10" in m for m in est.selection_["warnings"])
     assert est.selection_["chosen"]["eta"] != 10.0
+
+
+def test_auto_on_a_population_of_mostly_duplicates():
+    # 42 of 64 particles coincide: a held-out fold can have a zero median distance even
+    # though the whole population has not (every fit with a fixed setting works)
+    X = np.vstack([np.zeros((42, 3)), np.random.default_rng(0).normal(size=(22, 3))])
+    assert np.all(np.isfinite(Stein().fit(X).gradients()))
+    for kwargs in ({"eta": "auto"}, {"bandwidth": 1.0, "eta": "auto"},
+                   {"bandwidth": "auto", "eta": "auto"}):
+        est = Stein(**kwargs).fit(X)
+        assert np.all(np.isfinite(est.gradients())), kwargs
+        assert all(np.isfinite(c["loss"]) for c in est.selection_["candidates"]
+                   if c["error"] is None)
+
+
+def test_ssge_n_eigen_is_capped_in_the_folds_only():
+    X = np.random.default_rng(0).normal(size=(150, 3))
+    est = SSGE(n_eigen=100, bandwidth="auto").fit(X)   # folds hold 75 particles
+    assert est.n_eigen == 100 and 75 < est.n_eigen_ <= 100
+    with pytest.raises(HyperparameterError, match="exceeds the number of particles"):
+        SSGE(n_eigen=200, bandwidth="auto").fit(X)  # more than all of them: the user's error
+
+
+def test_an_estimate_of_zero_is_never_chosen():
+    # eigenvalues of K sum to n, so at n ≤ 10 no eigenvalue exceeds η = 10: that candidate's
+    # estimate is exactly 0, whose loss is 0 with no noise; it must not win
+    zero = 0
+    for seed in range(10):
+        for n in (4, 8, 16):
+            X = np.random.default_rng(seed).normal(size=(n, 1))
+            est = SSGE(bandwidth="auto", eta="auto").fit(X)
+            zero += not np.any(est.gradients())
+            for c in est.selection_["candidates"]:
+                if n <= 10 and c["eta"] == 10.0:
+                    assert "no eigenvalue" in c["error"]
+    assert zero == 0
+
+
+def test_u_statistic_searches_eta_above_one():
+    # K − diag(K) + ηI = K + (η − 1)I: Stein's U statistic at η is its V statistic at η − 1
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    u = Stein(statistic="U", bandwidth="auto", eta="auto").fit(X)
+    v = Stein(bandwidth="auto", eta="auto").fit(X)
+    assert u.search_grids()["eta"] == tuple(1.0 + e for e in Stein.auto_grids["eta"])
+    assert u.selection_["chosen"]["bandwidth"] == v.selection_["chosen"]["bandwidth"]
+    assert u.eta_ == pytest.approx(1.0 + v.eta_)
+    np.testing.assert_allclose(u.gradients(), v.gradients(), rtol=1e-8, atol=1e-10)

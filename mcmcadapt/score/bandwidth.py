@@ -12,7 +12,7 @@ from at most ``MAX_POINTS`` particles.
 
 import numpy as np
 
-from ..errors import DegenerateParticlesError
+from ..errors import DegenerateParticlesError, InputError
 from . import _numba
 from .kernels import sqdist
 
@@ -65,7 +65,9 @@ def bandwidth_from_particles(X, rule="median", max_points=MAX_POINTS):
     n = X.shape[0]
     if n > max_points:
         X = X[np.sort(np.random.default_rng(0).choice(n, size=max_points, replace=False))]
-    return _from_medians(*median_sqdist(sqdist(X)), n, rule)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is named below
+        medians = median_sqdist(sqdist(X))
+    return _from_medians(*medians, n, rule)
 
 
 def _from_medians(med_sq, med, n, rule):
@@ -75,7 +77,11 @@ def _from_medians(med_sq, med, n, rule):
         h = np.sqrt(0.5 * med_sq / np.log(n + 1.0))
     else:
         raise ValueError(f"unknown bandwidth rule {rule!r}; use one of {RULES}.")
-    if not np.isfinite(h) or h <= 0.0:
+    if not np.isfinite(h):
+        raise InputError(
+            f"the median pairwise distance of the {n} particles overflows float64 (squared "
+            f"distances reach {med_sq:.3g}); rescale the particles.")
+    if h <= 0.0:
         raise DegenerateParticlesError(
             f"the median pairwise distance of the {n} particles is {h:.3g}: more than half of "
             "the pairs coincide, so no kernel bandwidth can be set from them. Pass a numeric "

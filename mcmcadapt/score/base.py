@@ -115,6 +115,23 @@ class ScoreEstimator:
                 f"auto_criterion must be one of {AUTO_CRITERIA}, got {self.auto_criterion!r}."
             )
 
+    def search_grids(self):
+        """The grids "auto" searches for this configuration (``auto_grids`` unless a
+        setting changes their meaning, as Stein's U-statistic does for η)."""
+        return self.auto_grids
+
+    def subset_params(self, n):
+        """Constructor arguments to override when a candidate is fitted on ``n`` of the
+        particles (held-out folds): none, unless a setting counts particles (SSGE's
+        ``n_eigen``)."""
+        return {}
+
+    def degenerate(self):
+        """Why this fit carries no information (None if it does): a candidate that is
+        degenerate is not eligible in "auto" selection, whose loss would otherwise favour
+        an estimate of exactly zero."""
+        return None
+
     def _auto_params(self):
         return [k for k in self.auto_grids if getattr(self, k, None) == AUTO]
 
@@ -122,7 +139,9 @@ class ScoreEstimator:
     def fit(self, X):
         """Fit to particles X of shape (n, d), n ≥ 2. Returns self.
 
-        Sets ``X_`` (n, d), ``n_``, ``dim_``, ``bandwidth_`` (the length-scale used),
+        Sets ``X_`` (n, d: the array passed in, not copied; the estimates use a centred
+        copy, so changing X afterwards changes none of them), ``n_``, ``dim_``,
+        ``bandwidth_`` (the length-scale used),
         ``kernel_`` (:class:`~mcmcadapt.score.kernels.Kernel`) and, when any hyper-parameter
         was "auto", ``selection_`` (the chosen values and the loss of every candidate).
         """
@@ -208,12 +227,27 @@ class ScoreEstimator:
         self._check_fitted()
         if Y is not None:
             Y = as_particles(Y, "Y", min_rows=1, dim=self.dim_)
+            self._check_reach(Y)
         if columns is not None:
             columns = check_columns(columns, self.dim_)
         with compute_threads():
             if columns is None:
                 return self._gradients(Y)
             return self._gradients_columns(Y, columns)
+
+    def _check_reach(self, Y):
+        """Queries obey the particles' bound (``MAX_SQUARED_RADIUS`` from their mean): beyond
+        it squared distances overflow and the estimates would be NaN."""
+        r2 = np.einsum("ij,ij->i", Y - self.center_, Y - self.center_)
+        far = np.flatnonzero(~(r2 <= MAX_SQUARED_RADIUS))
+        if far.size:
+            i = int(far[0])
+            where = (f"{np.sqrt(r2[i]):.3g} from" if np.isfinite(r2[i])
+                     else "too far (its squared distance overflows) from")
+            raise InputError(
+                f"query row {i} of Y lies {where} the particles' mean (limit "
+                f"{np.sqrt(MAX_SQUARED_RADIUS):.0e}): squared distances would overflow float64. "
+                "Query points near the particles, or rescale the problem.")
 
     def _gradients(self, Y):
         raise NotImplementedError

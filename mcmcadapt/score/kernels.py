@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import HyperparameterError
+from .._validation import positive_float
+from ..errors import HyperparameterError, InputError
 from . import _numba
 
 KERNELS = ("rbf", "imq")
@@ -44,6 +45,20 @@ class KernelMatrices:
     D: np.ndarray | None = None
 
 
+#: length-scales h for which h⁴ and h⁻⁴ (the curvature's) are normal float64 numbers, the
+#: range of the particles' radius bound (MAX_SQUARED_RADIUS of .base); the curl-free kernels'
+#: third derivative needs h⁶ as well, hence the narrower H6_RANGE
+H_RANGE = (1e-75, 1e75)
+H6_RANGE = (1e-50, 1e50)
+
+
+def _out_of_range(h, bounds, why):
+    return InputError(
+        f"bandwidth h = {h:.3g} is outside [{bounds[0]:.0e}, {bounds[1]:.0e}], where {why} "
+        "stay within float64. Rescale the particles (e.g. standardise each coordinate), or "
+        "give a bandwidth in range.")
+
+
 class Kernel:
     """A radial kernel with a fixed bandwidth ``h`` (length-scale).
 
@@ -59,10 +74,11 @@ class Kernel:
     def __init__(self, name, h, beta=-0.5):
         if name not in KERNELS:
             raise HyperparameterError(f"kernel must be one of {KERNELS}, got {name!r}.")
-        h = float(h)
-        if not np.isfinite(h) or h <= 0:
-            raise HyperparameterError(f"bandwidth must be positive and finite, got {h!r}.")
-        if name == "imq" and not (-1.0 < beta < 0.0):
+        h = positive_float(h, "bandwidth")
+        if not H_RANGE[0] <= h <= H_RANGE[1]:
+            raise _out_of_range(h, H_RANGE, "the kernel's derivatives (powers of h up to h⁴)")
+        if name == "imq" and not (isinstance(beta, (int, float, np.number))
+                                  and -1.0 < beta < 0.0):
             raise HyperparameterError(f"IMQ exponent beta must lie in (-1, 0), got {beta!r}.")
         self.name, self.h, self.beta = name, h, float(beta)
 
@@ -93,6 +109,9 @@ class Kernel:
 
     def third_derivative(self, D):
         """T = 8 f‴(D): ∇_r Δ_r f(‖r‖²) = r ((d + 2) V + D T) (used by curl-free kernels)."""
+        if not H6_RANGE[0] <= self.h <= H6_RANGE[1]:
+            raise _out_of_range(self.h, H6_RANGE, "the curl-free kernel's third derivatives "
+                                "(powers of h up to h⁶)")
         if self.name == "rbf":
             return -self.value(D) / self.h**6
         b = self.beta

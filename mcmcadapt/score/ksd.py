@@ -76,9 +76,18 @@ def ksd_squared(X, score_p, kernel="imq", bandwidth=1.0, beta=-0.5):
                 f"bandwidth must be a positive number or one of {RULES}, got {bandwidth!r}."
             )
         bandwidth = bandwidth_from_particles(X, bandwidth)
+    if isinstance(bandwidth, bool) or not isinstance(bandwidth, (int, float, np.number)):
+        raise HyperparameterError(
+            f"bandwidth must be a positive number or one of {RULES}, got {bandwidth!r}.")
     kern = Kernel(kernel, bandwidth, beta)
     with compute_threads():
-        return _u_statistic(X, S, kern)
+        with np.errstate(over="ignore", invalid="ignore"):
+            u = _u_statistic(X, S, kern)
+    if not np.isfinite(u):
+        raise InputError(
+            f"the KSD overflowed float64 (largest |score| {np.max(np.abs(S)):.3g}, bandwidth "
+            f"{kern.h:.3g}); rescale the problem so that scores and distances are moderate.")
+    return u
 
 
 def _u_statistic(X, S, kern):

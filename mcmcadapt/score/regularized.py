@@ -142,8 +142,8 @@ class _SpectralFilterEstimator(ScoreEstimator):
             return self.G_.copy()
         out = np.empty_like(Y)
         for rows in query_blocks(Y.shape[0], self.n_):
-            Yb = Y[rows]
-            gram = BlockGram(self.kernel_, self.matrix_kernel, Yb, self.X_, sqdist(Yb, self.X_))
+            Yc = Y[rows] - self.center_
+            gram = BlockGram(self.kernel_, self.matrix_kernel, Yc, self.Xc_, sqdist(Yc, self.Xc_))
             out[rows] = self.a_ * gram.Z + gram.apply(self.C_)
         return out
 

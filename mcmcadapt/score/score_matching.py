@@ -140,7 +140,8 @@ class KernelScoreMatching(ScoreEstimator):
         if Y is None:
             return self.energy_.copy()
         Y = as_particles(Y, "Y", min_rows=1, dim=self.dim_)
+        self._check_reach(Y)
         out = np.empty(Y.shape[0])
         for rows in query_blocks(Y.shape[0], self.n_):
-            out[rows] = self.kernel_.gram(Y[rows], self.X_) @ self.alpha_
+            out[rows] = self.kernel_.gram(Y[rows] - self.center_, self.Xc_) @ self.alpha_
         return out

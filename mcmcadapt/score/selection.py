@@ -73,9 +73,9 @@ import numpy as np
 
 from .._validation import as_generator
 from .base import AUTO_CRITERIA
-from ..errors import HyperparameterError, InputError, SingularMatrixError
+from ..errors import DegenerateParticlesError, HyperparameterError, InputError, SingularMatrixError
 from ._threads import compute_threads
-from .bandwidth import median_sqdist
+from .bandwidth import RULES, bandwidth_from_sqdist, median_sqdist
 from .kernels import sqdist
 
 #: defaults of :func:`select_hyperparameters`
@@ -94,7 +94,7 @@ MAX_PROBES = 8
 
 
 def _candidates(estimator, auto_names):
-    grids = estimator.auto_grids
+    grids = estimator.search_grids()
     unknown = [k for k in auto_names if k not in grids]
     if unknown:
         raise HyperparameterError(
@@ -258,7 +258,33 @@ def select_hyperparameters(
     return dict(candidates[best][1]), record
 
 
-_FAILURES = (SingularMatrixError, np.linalg.LinAlgError)
+_FAILURES = (SingularMatrixError, np.linalg.LinAlgError, DegenerateParticlesError)
+
+
+class _Degenerate(Exception):
+    """A candidate fit that carries no information (``ScoreEstimator.degenerate``)."""
+
+
+def _fit_candidate(estimator, params, X, D=None):
+    """``estimator`` with ``params`` fitted on X, or _Degenerate."""
+    est = estimator.clone(**params)._fit_checked(X, D)
+    why = est.degenerate()
+    if why is not None:
+        raise _Degenerate(why)
+    return est
+
+
+def _fold_params(estimator, params, n_train, D_all):
+    """A candidate's arguments for a fold of ``n_train`` particles: the estimator's own
+    subset overrides and, when the fold is mostly duplicates (``D_all``, all particles'
+    squared distances, is then given), its bandwidth rule evaluated on all particles."""
+    params = {**params, **estimator.subset_params(n_train)}
+    rule = params.get("bandwidth", estimator.bandwidth)
+    if D_all is not None and isinstance(rule, str) and rule in RULES:
+        scale = params.get("bandwidth_scale", estimator.bandwidth_scale)
+        params = {**params, "bandwidth": scale * bandwidth_from_sqdist(D_all, rule),
+                  "bandwidth_scale": 1.0}
+    return params
 
 
 def _insample(estimator, X, candidates, *, n_probes, exact_dim, fd_step, penalty, screen, rng,
@@ -288,7 +314,7 @@ def _insample(estimator, X, candidates, *, n_probes, exact_dim, fd_step, penalty
                 continue
             try:
                 if base[c] is None:
-                    est = estimator.clone(**params)._fit_checked(X, D.copy())
+                    est = _fit_candidate(estimator, params, X, D.copy())
                     S0 = est._gradients(None)
                     half[c] = 0.5 * np.einsum("nd,nd->n", S0, S0)
                     base[c] = (S0, est.bandwidth_)
@@ -307,7 +333,7 @@ def _insample(estimator, X, candidates, *, n_probes, exact_dim, fd_step, penalty
                         Xp[:, which] += eps * v
                         Sp = fixed._fit_checked(Xp)._gradients(None)
                         div += v * (Sp[:, which] - S0[:, which]) / eps
-            except _FAILURES as exc:
+            except (*_FAILURES, _Degenerate) as exc:
                 errors[c] = str(exc)
                 continue
             divs[c].append(div)
@@ -369,15 +395,23 @@ def _heldout(estimator, X, candidates, *, folds, repeats, max_validation, n_prob
             D = sqdist(Xtr)
             V, exact = _heldout_probes(d, m, n_probes, exact_dim, rng)
             P = V.shape[1]
-            eps = fd_step * median_sqdist(D)[1] / np.sqrt(d)  # step length ε‖v‖ = ε√d
+            # step length ε‖v‖ = ε√d, on a fold's length scale, or all particles' when the
+            # fold's median distance is 0 (a population made mostly of duplicates)
+            length, D_all = median_sqdist(D)[1], None
+            if not length > 0:
+                D_all = sqdist(X)
+                length = median_sqdist(D_all)[1] or np.sqrt(np.mean(D_all))
+            eps = fd_step * length / np.sqrt(d)
             Q = (Y[:, None, None, :] + eps * np.stack([V, -V], axis=2)).reshape(m * P * 2, d)
             for c, (_, params) in enumerate(candidates):
                 if errors[c] is not None or screened[c]:
                     continue
                 try:
-                    est = estimator.clone(**params)._fit_checked(Xtr, D.copy())
+                    est = _fit_candidate(
+                        estimator, _fold_params(estimator, params, Xtr.shape[0], D_all), Xtr,
+                        D.copy())
                     S = est.gradients(Q).reshape(m, P, 2, d)
-                except _FAILURES as exc:
+                except (*_FAILURES, _Degenerate) as exc:
                     errors[c] = str(exc)
                     continue
                 loss = _heldout_pointwise(S, V, eps)

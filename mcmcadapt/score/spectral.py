@@ -99,6 +99,16 @@ class SSGE(ScoreEstimator):
         self.n_eigen = n_eigen
         self.eigen_threshold = eigen_threshold
 
+    def subset_params(self, n):
+        if isinstance(self.n_eigen, numbers.Integral) and self.n_eigen > n:
+            return {"n_eigen": int(n)}
+        return {}
+
+    def degenerate(self):
+        if getattr(self, "n_eigen_", None) == 0:
+            return f"no eigenvalue of the kernel matrix exceeds eta={self.eta}"
+        return None
+
     def _check_config(self):
         super()._check_config()
         if self.n_eigen is not None and (
@@ -175,5 +185,5 @@ class SSGE(ScoreEstimator):
             return self.G_.copy()
         out = np.empty_like(Y)
         for rows in query_blocks(Y.shape[0], self.n_):
-            out[rows] = -(self.kernel_.gram(Y[rows], self.X_) @ self.coef_)
+            out[rows] = -(self.kernel_.gram(Y[rows] - self.center_, self.Xc_) @ self.coef_)
         return out

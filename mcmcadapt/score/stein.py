@@ -77,6 +77,13 @@ class Stein(ScoreEstimator):
         self.eta = eta
         self.statistic = statistic
 
+    def search_grids(self):
+        """For the U-statistic, η shifted by 1: K − diag(K) + ηI = K + (η − 1)I (k(x, x) = 1),
+        so U at η is V at η − 1, and a grid of η ≤ 1 would search indefinite systems only."""
+        if self.statistic != "U":
+            return self.auto_grids
+        return {**self.auto_grids, "eta": tuple(1.0 + e for e in self.auto_grids["eta"])}
+
     def _check_config(self):
         super()._check_config()
         if self.statistic not in STATISTICS:
