@@ -1,5 +1,7 @@
 """tune(): window baseline, speed objective, reproducibility, failure handling, interrupts."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -353,3 +355,111 @@ def test_timing_separates_the_kernels_own_work(objective):
         assert 6 * burn <= t["cpu_kernel"] < 6 * burn + 0.05
         assert t["cpu_kernel"] < t["cpu_total"] - t["cpu_model"]
         assert t["kernel"] >= t["cpu_kernel"] - 1e-3
+
+
+def test_window_lengths_and_option_types_are_checked(target):
+    # a window of length 0 never ended (a hang) before it was checked
+    for objective, options in (("window", {"base_window": 0}), ("speed", {"buffers": (75, 0, 50)}),
+                               ("kl", {"buffers": (75, -1, 50)}), ("speed", {"buffers": (1, 2)}),
+                               ("window", {"init_buffer": 2.5})):
+        with pytest.raises(HyperparameterError, match="buffers|base_window|init_buffer"):
+            ma.tune(target, "mala", objective, steps=50, objective_options=options,
+                    progress=False)
+    for options, match in (({"target_accept": "high"}, "target_accept must be None"),
+                           ({"step_range": {"explore": "a"}}, "step-range settings must be"),
+                           ({"step_range": {"quantiles": None}}, "step-range settings must be")):
+        with pytest.raises(HyperparameterError, match=match):
+            ma.tune(target, "hmc", "window", steps=5, objective_options=options,
+                    kernel_options={"step_spread": True, "n_steps": 2}, progress=False)
+    with pytest.raises(InputError, match="record_chains must be"):
+        ma.tune(target, "mala", "window", steps=5, record_chains=-1, progress=False)
+    with pytest.raises(InputError, match="init must be an array"):
+        ma.tune(target, "mala", "window", steps=5, init="abc", progress=False)
+
+
+def test_objective_instances_keep_their_own_settings(target):
+    from mcmcadapt.adaptation.window import WindowAdaptation
+
+    obj = WindowAdaptation()
+    with pytest.raises(HyperparameterError, match="cannot be applied to an objective instance"):
+        ma.tune(target, "mala", obj, steps=5, target_accept=0.9, progress=False)
+    with pytest.raises(HyperparameterError, match="options cannot be applied"):
+        ma.tune(target, "mala", obj, steps=5, objective_options={"gamma": 0.1}, progress=False)
+    # reused for another kernel, an instance resolves that kernel's default target
+    a = ma.tune(target, "rwm", obj, chains=8, steps=30, seed=0, progress=False)
+    b = ma.tune(target, "hmc", obj, chains=8, steps=30, seed=0, progress=False)
+    assert a.settings["objective"]["target_accept"] == 0.234
+    assert b.settings["objective"]["target_accept"] == 0.8 and obj.target_accept is None
+
+
+def test_kl_takes_the_target_acceptance(target):
+    r = ma.tune(target, "mala", "kl", chains=16, steps=150, seed=1, target_accept=0.95,
+                progress=False)
+    assert r.settings["objective"]["target_accept"] == 0.95
+    assert np.mean(r.history["acceptance_rate"][-50:]) > 0.85
+
+
+def test_a_model_that_breaks_down_far_out_shrinks_the_step():
+    # NaN beyond |x| > 5 (a numerical breakdown away from the mass): step-size trials and
+    # iterations that reach it count as rejections; before, tuning stopped at once (MALA,
+    # HMC: the initial step-size search) or after 25 failed iterations (RWM)
+    def f(X):
+        lp = -0.5 * np.sum(X**2, axis=1)
+        lp[np.any(np.abs(X) > 5, axis=1)] = np.nan
+        return lp, -X.copy()
+
+    model = Model(f, 2, name="nanfar")
+    for kernel, objective in (("mala", "speed"), ("hmc", "window"), ("rwm", "window")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = ma.tune(model, kernel, objective, chains=8, steps=100, seed=0, progress=False)
+        assert np.all(np.abs(r.state.x) <= 5), kernel
+        # it ends accepting (dual averaging counted the failures as rejections)
+        assert np.nanmean(r.history["acceptance_rate"][-20:]) > 0.1, kernel
+
+
+def test_failed_iterations_shrink_the_step():
+    from mcmcadapt.adaptation.objective import Objective
+    from mcmcadapt.adaptation.stan_tools import DualAveraging
+
+    kernel = MALA("diag")
+    phi = kernel.set_step_size(np.zeros(3), 0.4)
+    assert kernel.get_step_size(Objective().failed(kernel, phi)) == pytest.approx(0.2)
+    obj = Objective()
+    obj.dual = DualAveraging(0.8)
+    obj.dual.restart(0.4)
+    twin = DualAveraging(0.8)
+    twin.restart(0.4)
+    assert kernel.get_step_size(obj.failed(kernel, phi)) == pytest.approx(twin.update(0.0))
+
+
+def test_minibatch_kernel_restarts_its_step_from_full_data_gradients():
+    # at a metric reset the step-size heuristic ran on SGLD's minibatch log p against the
+    # twin's full-data log p: every trial rejected and the step collapsed to ~1e-39
+    from mcmcadapt.models.targets import get
+
+    model = get("logistic-breast-cancer")
+    steps = {}
+    for bs in (32, None):
+        r = ma.tune(model, "sgld", "kl", chains=16, steps=100, seed=0, progress=False,
+                    kernel_options={"batch_size": bs, "precond": "diag"})
+        steps[bs] = r.params["step_size"]
+    assert 0.1 < steps[32] / steps[None] < 10
+
+
+def test_step_size_search_that_never_accepts_warns():
+    from mcmcadapt.adaptation.stan_tools import find_reasonable_step_size
+    from mcmcadapt.transitions import MALA
+
+    calls = {"n": 0}
+
+    def sinking(X):  # every call lower than the last: no proposal is ever accepted
+        calls["n"] += 1
+        return np.full(X.shape[0], -1e4 * calls["n"]), -X
+
+    rng = np.random.default_rng(0)
+    model = Model(sinking, 2, name="sinking")
+    kernel = MALA("diag")
+    state = kernel.init(model, np.zeros((8, 2)))
+    with pytest.warns(RuntimeWarning, match="halved the step 60 times"):
+        find_reasonable_step_size(model, kernel, state, kernel.init_params(model), rng)

@@ -20,10 +20,10 @@ from .counting import FirstOrderModel
 from .estimators import amortised, make_estimator
 from .objective import Objective
 from .scales import metric_block
-from .stan_tools import (DualAveraging, PopulationMetric, find_reasonable_step_size,
-                         mean_acceptance)
+from .stan_tools import (DualAveraging, PopulationMetric, check_buffers,
+                         find_reasonable_step_size, mean_acceptance)
 from .step_range import StepRangeRule
-from .window import DEFAULT_TARGET, metric_kind
+from .window import check_target, metric_kind, resolve_target
 
 
 @nb.njit(cache=True, fastmath={"reassoc"})
@@ -197,10 +197,10 @@ class KLObjective(Objective):
         if probe_chains is not None and int(probe_chains) < 2:
             raise HyperparameterError(f"probe_chains must be at least 2, got {probe_chains!r}.")
         self.probe_chains = None if probe_chains is None else int(probe_chains)
-        self.target_accept = target_accept
+        self.target_accept = check_target(target_accept)
         self.dual_constants = (gamma, kappa, t0, centre)
         self.population_metric = bool(population_metric)
-        self.buffers = tuple(int(b) for b in buffers)
+        self.buffers = check_buffers(buffers)
         if hessian not in ("ignore", "exact"):
             raise HyperparameterError(f"hessian must be 'ignore' or 'exact', got {hessian!r}.")
         self.hessian = hessian
@@ -213,7 +213,8 @@ class KLObjective(Objective):
         est = self.estimator if isinstance(self.estimator, str) else repr(self.estimator)
         return {"name": self.name, "estimator": est,
                 "estimator_options": self.estimator_options, "contraction": self.contraction,
-                "probe_chains": self.probe_chains, "target_accept": self.target_accept,
+                "probe_chains": self.probe_chains,
+                "target_accept": getattr(self, "target_", self.target_accept),
                 "population_metric": self.population_metric, "buffers": list(self.buffers),
                 "hessian": self.hessian, "reselect_every": self.reselect_every,
                 "init_step_size": self.init_step_size, "coordinates": self.coordinates,
@@ -232,9 +233,8 @@ class KLObjective(Objective):
         self.iteration = 0
         if not self.metropolis:
             return state, self._stable_step_size(model, transition, state, phi, rng)[0]
-        if self.target_accept is None:
-            self.target_accept = DEFAULT_TARGET.get(transition.name, 0.8)
-        self.dual = DualAveraging(self.target_accept, *self.dual_constants)
+        self.target_ = resolve_target(self.target_accept, transition)
+        self.dual = DualAveraging(self.target_, *self.dual_constants)
         self.range = StepRangeRule.for_kernel(transition, n_steps, **self.step_range)
         if self.range is not None:
             return state, self.range.apply(model, transition, state, phi, rng)[0]
@@ -256,6 +256,11 @@ class KLObjective(Objective):
         if twin is None:
             return phi, 0
         kernel, phi_twin = twin
+        if getattr(transition, "batch_size", None) is not None:
+            # a minibatch kernel's state holds minibatch estimates of log p; against the
+            # twin's full-data log p at its proposals they read as rejections at every step
+            # size (SGLD's step once collapsed to 1e-39 here)
+            state = transition.init(model, state.x)
         eps, n_grad = find_reasonable_step_size(model, kernel, state, phi_twin, rng,
                                                 threshold=0.8, conservative=True)
         return transition.step_size_from_twin(phi, eps), n_grad

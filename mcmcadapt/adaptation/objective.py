@@ -16,9 +16,10 @@ population once with the kernel at φ and returns
   (a re-initialised preconditioner): the optimiser's moments and the iterate average
   restart there.
 
-Two optional hooks frame a run: ``setup(model, transition, state, phi, n_steps, rng)``
-returns ``(state, phi)`` (e.g. an initial step size), and ``finalize(transition, phi)``
-returns the φ to keep after the last iteration (e.g. Stan's averaged step size).
+Optional hooks: ``setup(model, transition, state, phi, n_steps, rng)`` returns
+``(state, phi)`` (e.g. an initial step size), ``finalize(transition, phi)`` returns the φ to
+keep after the last iteration (e.g. Stan's averaged step size), and ``failed(transition,
+phi)`` the φ after an iteration the model failed in (a smaller step).
 """
 
 import time
@@ -65,6 +66,20 @@ class Objective:
 
     def finalize(self, transition, phi):
         return phi
+
+    def failed(self, transition, phi):
+        """φ after an iteration in which the model failed (NaN, an exception; the population
+        stays where it was): a smaller step, as a rejection at this step size asks. A step
+        size under dual averaging counts the iteration as acceptance 0; otherwise it is
+        halved. Without this, a step size that reaches where the model breaks down would
+        fail every iteration until tuning gives up."""
+        dual = getattr(self, "dual", None)
+        try:
+            if dual is not None and getattr(self, "range", None) is None:
+                return transition.set_step_size(phi, dual.update(0.0))
+            return transition.set_step_size(phi, 0.5 * transition.get_step_size(phi))
+        except NotImplementedError:  # a kernel without a step-size parameter
+            return phi
 
     def settings(self):
         """JSON-serialisable description of the objective's options."""

@@ -37,9 +37,9 @@ from .estimators import amortised, make_estimator
 from .objective import Objective, nonfinite_chains
 from .scales import first_order_entropy, metric_block
 from .step_range import StepRangeRule
-from .stan_tools import (DualAveraging, PopulationMetric, find_reasonable_step_size,
-                         mean_acceptance)
-from .window import metric_kind
+from .stan_tools import (DualAveraging, PopulationMetric, check_buffers,
+                         find_reasonable_step_size, mean_acceptance)
+from .window import check_target, metric_kind, resolve_target
 
 # HMC: with a fixed number of leapfrog steps the step size also sets the trajectory length,
 # and the first-order entropy cannot see a trajectory turning back; measured with 5
@@ -116,7 +116,7 @@ class SpeedObjective(Objective):
                  buffers=(75, 25, 50), learn_metric="windows", hessian="ignore",
                  entropy="auto", reselect_every=25, terminal="dual_averaging",
                  step_range=None):
-        self.target_accept = target_accept
+        self.target_accept = check_target(target_accept)
         self.beta = positive_float(beta, "beta")
         self.beta_rate = positive_float(beta_rate, "beta_rate")
         make_estimator(estimator, estimator_options)  # a bad name or option fails here
@@ -124,7 +124,7 @@ class SpeedObjective(Objective):
         self.estimator_options = estimator_options
         self.init_step_size = bool(init_step_size)
         self.population_metric = bool(population_metric)
-        self.buffers = tuple(int(b) for b in buffers)
+        self.buffers = check_buffers(buffers)
         if learn_metric not in ("windows", "always", "never"):
             raise HyperparameterError(
                 f"learn_metric must be 'windows', 'always' or 'never', got {learn_metric!r}.")
@@ -145,7 +145,8 @@ class SpeedObjective(Objective):
 
     def settings(self):
         est = self.estimator if isinstance(self.estimator, str) else repr(self.estimator)
-        return {"name": self.name, "target_accept": self.target_accept,
+        return {"name": self.name,
+                "target_accept": getattr(self, "target_", self.target_accept),
                 "beta_rate": self.beta_rate, "estimator": est,
                 "estimator_options": self.estimator_options,
                 "population_metric": self.population_metric, "buffers": list(self.buffers),
@@ -158,12 +159,7 @@ class SpeedObjective(Objective):
             raise HyperparameterError(
                 f"the speed objective needs an accept/reject step; the kernel "
                 f"{transition.name!r} is unadjusted — use objective='kl'.")
-        if self.target_accept is None:
-            self.target_accept = DEFAULT_TARGET.get(transition.name, 0.6)
-        if not 0.0 < float(self.target_accept) < 1.0:
-            raise HyperparameterError(
-                f"target_accept must lie in (0, 1), got {self.target_accept!r}.")
-        self.target_accept = float(self.target_accept)
+        self.target_ = resolve_target(self.target_accept, transition, DEFAULT_TARGET, 0.6)
         # Stan's threshold 0.5, but never past the stability edge. Measured alternatives
         # (HMC, 32×200): restarting at the target itself (0.9), or keeping the proposal
         # volume ε^d·det L across the reset, left the step size too small after the last
@@ -264,7 +260,7 @@ class SpeedObjective(Objective):
             # No usable proposal, hence no gradient: back off as Stan's heuristic does.
             record.update(objective=np.nan, entropy=np.nan, speed=np.nan)
             phi = transition.set_step_size(phi, 0.5 * transition.get_step_size(phi))
-        self.log_beta += self.beta_rate * (acc - self.target_accept)
+        self.log_beta += self.beta_rate * (acc - self.target_)
         if self.dual is not None:
             phi = transition.set_step_size(phi, self.dual.update(acc))
             record["phi"] = phi
@@ -282,7 +278,7 @@ class SpeedObjective(Objective):
             phi = transition.set_step_size(phi, eps)
             grad = None
             if self._terminal():
-                self.dual = DualAveraging.for_population(self.target_accept)
+                self.dual = DualAveraging.for_population(self.target_)
                 self.dual.restart(eps)
         if grad is None:
             record["phi"], record["reset"] = phi, True

@@ -3,11 +3,13 @@
 heuristic — the latter applied to a whole population (acceptance averaged over chains).
 """
 
+import warnings
+
 import numba as nb
 import numpy as np
 
-from .._validation import positive_float
-from ..errors import HyperparameterError
+from .._validation import positive_float, positive_int
+from ..errors import HyperparameterError, ModelError
 
 
 # Dual averaging driven by the mean acceptance of a population rather than one chain's:
@@ -132,6 +134,19 @@ class Welford:
         return var
 
 
+def check_buffers(buffers):
+    """``buffers`` as Stan's (init_buffer ≥ 0, base_window ≥ 1, term_buffer ≥ 0) ints, else a
+    HyperparameterError (a window of length 0 would never end)."""
+    try:
+        init, window, term = buffers
+    except (TypeError, ValueError):
+        raise HyperparameterError(
+            f"buffers must be (init_buffer, base_window, term_buffer), got {buffers!r}."
+        ) from None
+    return (positive_int(init, "init_buffer", minimum=0), positive_int(window, "base_window"),
+            positive_int(term, "term_buffer", minimum=0))
+
+
 def window_schedule(n_steps, init_buffer=75, base_window=25, term_buffer=50):
     """Stan's slow windows for ``n_steps`` warm-up iterations (0-based, end inclusive).
 
@@ -141,6 +156,7 @@ def window_schedule(n_steps, init_buffer=75, base_window=25, term_buffer=50):
     20 steps there is no metric adaptation; when the default buffers do not fit, they
     become 15% / 75% / 10% of the run, as in Stan.
     """
+    check_buffers((init_buffer, base_window, term_buffer))
     n_steps = int(n_steps)
     if n_steps < 20:
         return []
@@ -211,7 +227,12 @@ def find_reasonable_step_size(model, transition, state, phi, rng, step_size=None
 
     def acceptance(e):
         nonlocal n_grad
-        prop = transition.propose(model, state, transition.set_step_size(phi, e), noise)
+        try:
+            prop = transition.propose(model, state, transition.set_step_size(phi, e), noise)
+        except ModelError:
+            # a trial far out where the model breaks down (NaN, overflow): a step too large,
+            # as a rejection would say, not a reason to stop tuning before it starts
+            return 0.0, None
         n_grad += int(np.sum(prop.n_grad))
         return mean_acceptance(prop.log_accept_ratio), prop.y
 
@@ -223,9 +244,17 @@ def find_reasonable_step_size(model, transition, state, phi, rng, step_size=None
         a, y = acceptance(nxt)
         if direction == 1 and not a > threshold:
             return float(eps if conservative else nxt), n_grad
-        if direction == 1 and np.array_equal(y, y_previous):
+        if direction == 1 and y is not None and np.array_equal(y, y_previous):
             break  # (halving must go on: diverged proposals are unchanged too, y = x)
         eps = nxt
         if direction == -1 and not a < threshold:
             break
+    else:
+        if direction == -1:
+            warnings.warn(
+                f"the initial step-size search halved the step {max_doublings} times without "
+                f"reaching acceptance {threshold} (now {eps:.3g}, acceptance {a:.3g}): the "
+                "kernel rejects at every step size here. Check the model's log density and "
+                "gradient where the chains are (their consistency), or the starting points.",
+                RuntimeWarning, stacklevel=4)
     return float(eps), n_grad

@@ -30,8 +30,21 @@ from ..errors import HyperparameterError
 LN2 = float(np.log(2.0))
 
 
-def _check_options(accept=0.8, n_momenta=3, iterations=8, octaves=(-12.0, 6.0),
-                   quantiles=(0.05, 0.95), explore=2.0):
+def _check_options(**settings):
+    """Step-range settings checked by value and type (a string or None where a number
+    belongs is named, not a TypeError from numpy)."""
+    try:
+        _check_values(**settings)
+    except HyperparameterError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise HyperparameterError(
+            f"step-range settings must be numbers (pairs for octaves and quantiles); got "
+            f"{settings!r} ({type(exc).__name__}: {exc}).") from None
+
+
+def _check_values(accept=0.8, n_momenta=3, iterations=8, octaves=(-12.0, 6.0),
+                  quantiles=(0.05, 0.95), explore=2.0):
     if not 0.0 < float(accept) < 1.0:
         raise HyperparameterError(f"accept must lie in (0, 1), got {accept!r}.")
     for name, value in (("n_momenta", n_momenta), ("iterations", iterations)):

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import as_generator, check_options
+from .._validation import as_generator, check_options, positive_int
 from ..errors import HyperparameterError, InputError, ModelError
 from .counting import CountingModel
 from .kl import KLObjective
@@ -110,6 +110,12 @@ def make_objective(objective, estimator="stein", estimator_options=None, target_
                    options=None):
     """An objective from a name ("speed", "kl", "window") or an :class:`Objective` instance."""
     if isinstance(objective, Objective):
+        given = {k: v for k, v in (("options", options), ("estimator_options", estimator_options),
+                                   ("target_accept", target_accept)) if v}
+        if given:
+            raise HyperparameterError(
+                f"{', '.join(given)} cannot be applied to an objective instance "
+                f"({type(objective).__name__}); pass them to its constructor.")
         return objective
     if not isinstance(objective, str) or objective.lower() not in OBJECTIVES:
         raise HyperparameterError(
@@ -119,7 +125,7 @@ def make_objective(objective, estimator="stein", estimator_options=None, target_
     if key in ("speed", "kl"):
         opts.setdefault("estimator", estimator)
         opts.setdefault("estimator_options", estimator_options)
-    if key in ("speed", "window") and target_accept is not None:
+    if target_accept is not None:
         opts.setdefault("target_accept", target_accept)
     check_options(OBJECTIVES[key], opts, f"the {key} objective")
     return OBJECTIVES[key](**opts)
@@ -131,7 +137,11 @@ def initial_positions(model, chains, init, rng):
     d = model.dim
     if init is None:
         return rng.uniform(-2.0, 2.0, size=(chains, d))
-    X0 = np.asarray(init, dtype=np.float64)
+    try:
+        X0 = np.asarray(init, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"init must be an array of starting points, shape ({d},) or "
+                         f"({chains}, {d}); got {init!r}.") from None
     if X0.shape == (d,):
         return X0 + rng.uniform(-0.1, 0.1, size=(chains, d))
     if X0.shape != (chains, d):
@@ -244,7 +254,8 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
     lr, clip_norm : Adam learning rate (scalar or per-coordinate of φ) and gradient clip
     average : fraction of the final iterations over which φ is averaged (Polyak
         averaging, gradient objectives only; 0 keeps the last iterate)
-    target_accept : acceptance target for "speed" and "window" (None: per-kernel default)
+    target_accept : acceptance target of Metropolis kernels (None: the objective's
+        per-kernel default)
     kernel_options, objective_options, estimator_options : extra constructor arguments
     record_chains, warmup_max_draws : how many chains, and at most how many iterations
         (thinned evenly), of the warm-up to keep in ``warmup_draws``
@@ -255,8 +266,9 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
     TuneResult
 
     Model failures (a :class:`~mcmcadapt.errors.ModelError`, e.g. NaN log density) skip
-    the iteration: the population and φ stay as they were, the failure is recorded
-    (status 3) and warned about; 25 in a row re-raise. Non-finite gradients are skipped by
+    the iteration: the population stays where it was, the step size shrinks
+    (:meth:`~.objective.Objective.failed`), the failure is recorded (status 3) and warned
+    about; 25 in a row re-raise. Non-finite gradients are skipped by
     the optimiser (status 2). KeyboardInterrupt stops tuning cleanly (``interrupted``).
     Numerics run under the package's thread policy (one BLAS thread by default, see
     :mod:`mcmcadapt.score._threads`): population-sized linear algebra is small, and on a
@@ -283,6 +295,9 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
         raise InputError(f"steps must be a positive integer, got {steps}.")
     if not 0.0 <= float(average) < 1.0:
         raise HyperparameterError(f"average must lie in [0, 1), got {average!r}.")
+    record_chains = positive_int(record_chains, "record_chains", minimum=0, error=InputError)
+    warmup_max_draws = positive_int(warmup_max_draws, "warmup_max_draws", minimum=0,
+                                    error=InputError)
     rng = as_generator(seed)
     counting = CountingModel(model)
     transition = make_transition(kernel, precond, kernel_options)
@@ -313,6 +328,7 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
                     raise ModelError(
                         f"tuning stopped: the model failed {consecutive} iterations in a row "
                         f"(last: {err}). Check the model where the chains are.") from err
+                phi = obj.failed(transition, phi)
                 rec.add(t, transition, phi, state, {}, "failed", np.nan, counting.n_grad)
                 continue
             consecutive = 0

@@ -13,11 +13,33 @@ import numpy as np
 
 from ..errors import HyperparameterError
 from .objective import Objective
-from .stan_tools import (DualAveraging, PopulationMetric, find_reasonable_step_size,
-                         mean_acceptance)
+from .stan_tools import (DualAveraging, PopulationMetric, check_buffers,
+                         find_reasonable_step_size, mean_acceptance)
 from .step_range import StepRangeRule
 
 DEFAULT_TARGET = {"hmc": 0.8, "mala": 0.574, "rwm": 0.234}
+
+
+def check_target(target_accept):
+    """None (the kernel's default) or a float in (0, 1), else a HyperparameterError."""
+    if target_accept is None:
+        return None
+    try:
+        value = float(target_accept)
+    except (TypeError, ValueError):
+        value = np.nan
+    if isinstance(target_accept, bool) or not 0.0 < value < 1.0:
+        raise HyperparameterError(
+            f"target_accept must be None or lie in (0, 1), got {target_accept!r}.")
+    return value
+
+
+def resolve_target(target_accept, transition, defaults=None, fallback=0.8):
+    """The acceptance target for ``transition``: the one given, else its entry in
+    ``defaults`` (Stan's, :data:`DEFAULT_TARGET`, unless an objective has its own)."""
+    if target_accept is not None:
+        return float(target_accept)
+    return (DEFAULT_TARGET if defaults is None else defaults).get(transition.name, fallback)
 
 
 def metric_kind(transition, phi):
@@ -54,14 +76,15 @@ class WindowAdaptation(Objective):
     def __init__(self, target_accept=None, gamma=0.05, kappa=0.75, t0=10.0, centre=10.0,
                  init_buffer=75,
                  base_window=25, term_buffer=50, adapt_metric=True, step_range=None):
-        self.target_accept = target_accept
+        self.target_accept = check_target(target_accept)
         self.gamma, self.kappa, self.t0, self.centre = gamma, kappa, t0, centre
-        self.buffers = (int(init_buffer), int(base_window), int(term_buffer))
+        self.buffers = check_buffers((init_buffer, base_window, term_buffer))
         self.adapt_metric = bool(adapt_metric)
         self.step_range = StepRangeRule.check(step_range)
 
     def settings(self):
-        return {"name": self.name, "target_accept": self.target_accept, "gamma": self.gamma,
+        return {"name": self.name, "target_accept": getattr(self, "target_", self.target_accept),
+                "gamma": self.gamma,
                 "kappa": self.kappa, "t0": self.t0, "centre": self.centre,
                 "buffers": list(self.buffers),
                 "adapt_metric": self.adapt_metric, "step_range": self.step_range}
@@ -71,12 +94,8 @@ class WindowAdaptation(Objective):
             raise HyperparameterError(
                 f"window adaptation tunes the step size to a target acceptance rate, which "
                 f"the unadjusted kernel {transition.name!r} does not have; use objective='kl'.")
-        target = self.target_accept
-        if target is None:
-            target = DEFAULT_TARGET.get(transition.name, 0.8)
-        self.target_accept = float(target)
-        self.dual = DualAveraging(self.target_accept, self.gamma, self.kappa, self.t0,
-                                  self.centre)
+        self.target_ = resolve_target(self.target_accept, transition)
+        self.dual = DualAveraging(self.target_, self.gamma, self.kappa, self.t0, self.centre)
         kind = metric_kind(transition, phi) if self.adapt_metric else None
         self.metric = (PopulationMetric(n_steps, state.x.shape[1], kind, self.buffers)
                        if kind else None)
