@@ -463,3 +463,12 @@ def test_step_size_search_that_never_accepts_warns():
     state = kernel.init(model, np.zeros((8, 2)))
     with pytest.warns(RuntimeWarning, match="halved the step 60 times"):
         find_reasonable_step_size(model, kernel, state, kernel.init_params(model), rng)
+
+
+def test_settings_record_the_kernel_that_was_built(target):
+    r = ma.tune(target, "mala", "window", chains=8, steps=5, precond=None, progress=False)
+    assert r.settings["kernel_options"] == {"precond": "diag"} == r.transition.config()
+    r = ma.tune(target, "hmc", "window", chains=8, steps=5, progress=False,
+                kernel_options={"n_steps": 3})
+    assert r.settings["kernel_options"]["n_steps"] == 3
+    assert r.settings["kernel_options"]["jitter"] is True  # tune's default for n_steps HMC

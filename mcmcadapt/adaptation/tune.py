@@ -232,6 +232,14 @@ class _Recorder:
         return out
 
 
+def _config(transition):
+    """The kernel's constructor options, or None for a custom kernel without them."""
+    try:
+        return transition.config()
+    except NotImplementedError:
+        return None
+
+
 def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, steps=2000,
          seed=0, *, precond="diag", init=None, step_size=None, lr=0.02, clip_norm=10.0, average=0.2,
          target_accept=None, kernel_options=None, objective_options=None,
@@ -247,7 +255,9 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
     chains, steps : population size and number of adaptation iterations (each moves
         every chain once, so warm-up costs about chains × steps × gradients-per-step)
     seed : int, None or numpy Generator
-    precond : "diag", "dense" or None — preconditioner of kernels that have one
+    precond : "diag", "dense" or None — preconditioner of the kernels given by name that
+        have one (MALA, ULA, HMC; RWM's ``scale``); None keeps each kernel's own default
+        (diagonal; SGLD: none). ``settings["kernel_options"]`` records what was built.
     init : None, (d,) or (chains, d) starting points (see :func:`initial_positions`)
     step_size : initial step size (None: the kernel's default; objectives that start with
         Stan's heuristic replace it, see their ``init_step_size``)
@@ -367,7 +377,7 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
     est_name = estimator if isinstance(estimator, str) else type(estimator).__name__
     settings = {"chains": chains, "steps": steps, "precond": precond, "lr": np.ravel(lr).tolist(),
                 "clip_norm": clip_norm, "average": average, "target_accept": target_accept,
-                "objective": obj.settings(), "kernel_options": kernel_options,
+                "objective": obj.settings(), "kernel_options": _config(transition),
                 "estimator_options": estimator_options}
     return TuneResult(
         params=transition.describe(phi), phi=phi, transition=transition,
