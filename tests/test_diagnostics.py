@@ -301,3 +301,15 @@ def test_non_finite_draws_are_named_not_diagnosed():
     with pytest.raises(InputError, match=r"x\[2\] of group 'posterior' is nan at chain 1, "
                                          r"draw 40 \(1 non-finite values\)"):
         summarize(make_idata({"x": x}))
+
+
+def test_counts_are_checked():
+    from mcmcadapt.report import report
+
+    idata = make_idata({"x": np.random.default_rng(0).standard_normal((2, 50))})
+    with pytest.raises(InputError, match="ksd_points must be an integer >= 2"):
+        summarize(idata, ksd_points=0)
+    with pytest.raises(InputError, match="max_rows must be a positive integer"):
+        summarize(idata).to_text(max_rows=0)
+    with pytest.raises(InputError, match="max_plots must be a positive integer"):
+        report(idata, None, "unused.html", max_plots=0)

@@ -52,6 +52,8 @@ def add_predictive(idata, model, quantities=None, reason=None, batch=512):
         )
     flat = posterior_flat(idata, model)
     n_chain, n_draw, dim = flat.shape
+    if n_chain * n_draw == 0:
+        raise InputError("the posterior holds no draws; predictive quantities need at least one.")
     X = flat.reshape(-1, dim)
     parts = [fn(X[i:i + batch]) for i in range(0, X.shape[0], batch)]
     data = {}

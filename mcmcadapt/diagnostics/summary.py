@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import positive_int
 from ..errors import InputError
 from . import _arviz
 from .ksd_check import ksd_profile
@@ -91,6 +92,7 @@ class Summary:
     def to_text(self, max_rows=20):
         from .render import render_text
 
+        positive_int(max_rows, "max_rows", error=InputError)
         return render_text(self, max_rows=max_rows)
 
     def __str__(self):
@@ -280,6 +282,8 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
     if not hasattr(idata, "children"):
         raise InputError("summarize expects an xarray DataTree from mcmcadapt.sample; got "
                          f"{type(idata).__name__}.")
+    positive_int(ksd_points, "ksd_points", minimum=2, error=InputError)
+    positive_int(ksd_windows, "ksd_windows", error=InputError)
     q = diagnosed_quantities(idata)
     n_chains, n_draws, _ = q.draws.shape
     if n_draws < 4:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..diagnostics import diagnosed_quantities, summarize
 from ..diagnostics.summary import Summary
+from .._validation import positive_int
 from ..errors import InputError
 from . import figures
 from .html import figure, kv_table, page, sampler_rows, settings_section, summary_table
@@ -116,6 +117,8 @@ def report(idata, result=None, path="report.html", *, model=None, baseline=None,
     max_rows, max_plots : int
         Table rows (the worst first) and quantities in the trace and rank plots.
     """
+    positive_int(max_rows, "max_rows", error=InputError)
+    positive_int(max_plots, "max_plots", error=InputError)
     if summary is None:
         summary = summarize(idata, model)
     elif not isinstance(summary, Summary):
