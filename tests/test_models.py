@@ -256,3 +256,60 @@ def test_exact_sampler_plumbing():
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(InputError, match=match):
         Model(_quartic, **kwargs)
+
+
+def test_review_inputs_are_named():
+    import numpy as np
+    import pytest
+
+    from mcmcadapt.errors import HyperparameterError, InputError, ModelError
+    from mcmcadapt.models import Model, targets
+
+    f = lambda X: (-0.5 * (X**2).sum(1), -X)  # noqa: E731
+    m = Model(f, 5, names=["a", "s[2]", "p[2]"],
+              transforms={"s": "positive", "p": ("interval", 0, 4)})
+    ok = {"a": 0.0, "s": np.array([1.0, 1.0]), "p": np.array([1.0, 1.0])}
+    np.testing.assert_allclose(m.to_named(m.from_named(ok))["p"], ok["p"])
+    for bad, name in (({**ok, "s": np.array([-1.0, 1.0])}, "'s'"),
+                      ({**ok, "s": np.array([0.0, 1.0])}, "'s'"),
+                      ({**ok, "p": np.array([5.0, 1.0])}, "'p'"), ({**ok, "a": np.nan}, "'a'")):
+        with pytest.raises(InputError, match=f"values of {name}"):
+            m.from_named(bad)
+    # per-point logp must return a number: 0-d arrays and numpy scalars are fine
+    scalar = Model.from_functions(lambda x: np.asarray(-0.5 * x @ x), lambda x: -x, 3)
+    np.testing.assert_allclose(scalar.logp_and_grad(np.ones((2, 3)))[0], -1.5)
+    for logp in (lambda x: -0.5 * x**2, lambda x: None):
+        with pytest.raises(ModelError, match="logp returned .* it must return a float"):
+            Model.from_functions(logp, lambda x: -x, 3).logp_and_grad(np.ones((2, 3)))
+    for kwargs, match in ((dict(names=[("w", (2.9,))]), "shape must be an int"),
+                          (dict(names=5), "names must be a string or a list"),
+                          (dict(transforms=["x"]), "transforms must be a dict"),
+                          (dict(true_std=-np.ones(2)), "true_std must be positive"),
+                          (dict(n_data=True), "n_data must be a positive integer")):
+        with pytest.raises(InputError, match=match):
+            Model(f, 2, **kwargs)
+    for name, kwargs, match in (("gaussian", {"sd": -1}, "sd must be positive"),
+                                ("gaussian", {"dim": -1}, "dim must be a positive integer"),
+                                ("gaussian", {"foo": 1}, "cannot be built with"),
+                                ("mixture", {"dim": 0}, "dim must be a positive integer")):
+        with pytest.raises(HyperparameterError, match=match):
+            targets.get(name, **kwargs)
+
+
+def test_target_data_are_checked():
+    import numpy as np
+    import pytest
+
+    from mcmcadapt.errors import InputError
+    from mcmcadapt.models.targets import BNN, logistic_regression
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    y = (np.arange(30) % 2).astype(float)
+    Xbad = X.copy()
+    Xbad[2, 1] = np.nan
+    with pytest.raises(InputError, match="row 2, column 1"):
+        logistic_regression(Xbad, y)
+    for y_test in (np.full(30, np.nan), np.full(30, 0.5)):
+        with pytest.raises(InputError, match="y_test must be finite, and 0 or 1"):
+            BNN(X, y, hidden=3, X_test=X, y_test=y_test)

@@ -68,6 +68,9 @@ class Model:
         self._variables = parse_variables(names, self.dim)
         by_name = {v.name: v for v in self._variables}
         self.transforms = {}
+        if transforms is not None and not isinstance(transforms, dict):
+            raise InputError(
+                f"transforms must be a dict variable name -> transform, got {transforms!r}.")
         for vname, spec in (transforms or {}).items():
             if vname not in by_name:
                 raise InputError(
@@ -78,8 +81,11 @@ class Model:
         self._transformed = [(by_name[k].slice, t) for k, t in self.transforms.items()]
         self.true_mean = self._moment(true_mean, "true_mean")
         self.true_std = self._moment(true_std, "true_std")
+        if self.true_std is not None and not np.all(self.true_std > 0):
+            raise InputError("true_std must be positive (posterior standard deviations).")
         if n_data is not None:
-            if not isinstance(n_data, numbers.Integral) or n_data < 1:
+            if (not isinstance(n_data, numbers.Integral) or isinstance(n_data, bool)
+                    or n_data < 1):
                 raise InputError(f"n_data must be a positive integer or None, got {n_data!r}.")
             n_data = int(n_data)
         self.n_data = n_data
@@ -110,7 +116,13 @@ class Model:
             lp = np.empty(n)
             g = np.zeros((n, d))
             for i in range(n):
-                lp[i] = float(logp(X[i]))
+                value = logp(X[i])
+                if (value is None or np.shape(value) != ()
+                        or not np.issubdtype(np.asarray(value).dtype, np.number)):
+                    raise ModelError(
+                        f"model {label!r}: logp returned {type(value).__name__} of shape "
+                        f"{np.shape(value)} at particle {i}; it must return a float.")
+                lp[i] = float(value)
                 if lp[i] == -np.inf:
                     continue
                 gi = np.asarray(grad(X[i]), dtype=np.float64)
@@ -297,7 +309,13 @@ class Model:
                     f"from_named: {v.name!r} has shape {a.shape}, expected {lead + v.shape}."
                 )
             if v.name in self.transforms:
-                a = self.transforms[v.name].inverse(a)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    a = self.transforms[v.name].inverse(a)
+            if not np.all(np.isfinite(a)):
+                what = ("are not finite or lie outside the support of its transform "
+                        f"({self.transforms[v.name]!r})" if v.name in self.transforms
+                        else "are not finite")
+                raise InputError(f"from_named: values of {v.name!r} {what}.")
             X[..., v.slice] = a.reshape(lead + (v.size,))
         return X
 

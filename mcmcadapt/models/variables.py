@@ -9,6 +9,9 @@ variables. Each variable occupies a contiguous slice and is stored row-major
 import re
 from typing import NamedTuple
 
+import numpy as np
+
+from .._validation import positive_int
 from ..errors import InputError
 
 _NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\[\s*([0-9,\s]*)\s*\])?\s*$")
@@ -47,11 +50,11 @@ def _parse_one(spec):
         return _parse_string(spec)
     if isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[0], str):
         name, shape = spec
-        if isinstance(shape, int):
+        if isinstance(shape, (int, np.integer)):
             shape = (shape,)
         try:
-            shape = tuple(int(s) for s in shape)
-        except TypeError:
+            shape = tuple(positive_int(s, "size", minimum=0, error=InputError) for s in shape)
+        except (TypeError, InputError):
             raise InputError(
                 f"variable {name!r}: shape must be an int or a tuple of ints, got {shape!r}."
             ) from None
@@ -77,6 +80,8 @@ def parse_variables(names, dim):
         and not isinstance(names[1], str)
     ):
         names = [names]
+    if not isinstance(names, (list, tuple)):
+        raise InputError(f"names must be a string or a list of variable specs, got {names!r}.")
     out, start, seen = [], 0, set()
     for spec in names:
         name, shape = _parse_one(spec)

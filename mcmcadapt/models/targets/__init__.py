@@ -53,7 +53,11 @@ def get(name, **kwargs):
         factory = _REGISTRY[name]
     except KeyError:
         raise HyperparameterError(f"unknown target {name!r}; available: {available()}.") from None
-    return factory(**kwargs)
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:  # an unknown keyword, or a value of the wrong type
+        raise HyperparameterError(
+            f"target {name!r} cannot be built with {kwargs!r}: {exc}.") from None
 
 
 __all__ = [

@@ -56,7 +56,7 @@ class BNN(Model):
                 f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}.")
         if likelihood == "bernoulli" and not np.all((self.y == 0) | (self.y == 1)):
             raise InputError("classifier targets y must be 0 or 1.")
-        if not isinstance(hidden, (int, np.integer)) or hidden < 1:
+        if isinstance(hidden, bool) or not isinstance(hidden, (int, np.integer)) or hidden < 1:
             raise HyperparameterError(f"hidden must be a positive integer, got {hidden!r}.")
         self.hidden = int(hidden)
         self.activation = activation
@@ -83,6 +83,10 @@ class BNN(Model):
         if (self.X_test is None) != (self.y_test is None) or (
                 self.y_test is not None and self.y_test.shape != (self.X_test.shape[0],)):
             raise InputError("give X_test (m, d_in) and y_test (m,) together, or neither.")
+        if self.y_test is not None and (
+                not np.all(np.isfinite(self.y_test))
+                or (likelihood == "bernoulli" and not np.all((self.y_test == 0) | (self.y_test == 1)))):
+            raise InputError("y_test must be finite, and 0 or 1 for a classifier (as y).")
         self.dataset = None
         names = [("W1", (d_in, self.hidden)), ("b1", (self.hidden,)), ("W2", (self.hidden, 1)),
                  ("b2", (1,))]

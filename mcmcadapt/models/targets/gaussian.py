@@ -3,6 +3,7 @@
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 
+from ..._validation import positive_float, positive_int
 from ...errors import InputError
 from ..model import Model
 
@@ -44,7 +45,9 @@ def gaussian(mean, cov, name="gaussian", names=None):
 
 def iid_gaussian(dim=10, sd=1.0):
     """N(0, sd² I) in ``dim`` dimensions."""
-    return gaussian(np.zeros(dim), np.eye(dim) * float(sd) ** 2, name=f"gaussian{dim}")
+    dim = positive_int(dim, "dim")
+    return gaussian(np.zeros(dim), np.eye(dim) * positive_float(sd, "sd") ** 2,
+                    name=f"gaussian{dim}")
 
 
 def correlated_gaussian(dim=10, rho=0.9):

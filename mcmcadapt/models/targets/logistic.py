@@ -114,6 +114,9 @@ def logistic_regression(X, y, name="logistic", standardize=True, *, true_mean=No
         raise InputError(f"X must be (N, p) and y (N,); got {X.shape} and {y.shape}.")
     if not np.all((y == 0) | (y == 1)):
         raise InputError("y must contain only 0 and 1.")
+    bad = np.argwhere(~np.isfinite(X))
+    if bad.size:
+        raise InputError(f"X contains NaN or inf (first at row {bad[0][0]}, column {bad[0][1]}).")
     if standardize:
         mean, scale = standardize_stats(X)
         X = (X - mean) / scale

@@ -6,7 +6,7 @@ Each has a normalised log density, exact ``true_mean``/``true_std`` and an exact
 
 import numpy as np
 
-from ..._validation import positive_float
+from ..._validation import positive_float, positive_int
 from ...errors import InputError
 from ..model import Model
 
@@ -75,6 +75,7 @@ def mixture(dim=2, separation=6.0, weight=0.5):
     covariance I + 4w(1 - w)ccᵀ, so sd_i = sqrt(1 + w(1 - w)·separation²/dim).
     """
     separation = positive_float(separation, "separation")
+    dim = positive_int(dim, "dim")
     if not 0.0 < weight < 1.0:
         raise InputError(f"weight must lie in (0, 1), got {weight}.")
     c = np.full(dim, 0.5 * separation / np.sqrt(dim))
