@@ -313,3 +313,17 @@ def test_target_data_are_checked():
     for y_test in (np.full(30, np.nan), np.full(30, 0.5)):
         with pytest.raises(InputError, match="y_test must be finite, and 0 or 1"):
             BNN(X, y, hidden=3, X_test=X, y_test=y_test)
+
+
+def test_a_transform_overflow_is_named_as_such():
+    import numpy as np
+    import pytest
+
+    from mcmcadapt.errors import ModelError
+    from mcmcadapt.models import Model
+
+    flat = Model(lambda X: (np.zeros(len(X)), np.zeros_like(X)), 1, transforms={"x": "positive"})
+    lp, g = flat.logp_and_grad(np.array([[700.0]]))  # log-Jacobian u, its gradient 1
+    assert lp[0] == 700.0 and g[0, 0] == 1.0
+    with pytest.raises(ModelError, match="transform overflows float64 at particle 1"):
+        flat.logp_and_grad(np.array([[0.0], [710.0]]))

@@ -205,7 +205,15 @@ class Model:
         return X, logj, parts
 
     def _raw(self, U, idx):
-        X, logj, parts = self._constrain(U)
+        with np.errstate(over="ignore"):
+            X, logj, parts = self._constrain(U)
+        if parts and not (np.all(np.isfinite(X)) and np.all(np.isfinite(logj))):
+            i, j = np.argwhere(~np.isfinite(np.column_stack([X, logj])))[0]
+            raise ModelError(
+                f"model {self.name!r}: the constraining transform overflows float64 at "
+                f"particle {i} (unconstrained coordinate {min(j, self.dim - 1)} = "
+                f"{U[i, min(j, self.dim - 1)]:.6g}); the chain has gone too far out in a "
+                "transformed variable.")
         out = self._call(self._f, idx, X)
         lp, gx = check_output(self.name, out, *U.shape)
         return X, logj, parts, lp, gx
