@@ -35,7 +35,8 @@ class ScoreSurrogateModel(Model):
     """
 
     def __init__(self, target_model, estimator, samples):
-        if not (hasattr(estimator, "fit") and hasattr(estimator, "gradients")):
+        if isinstance(estimator, type) or not (hasattr(estimator, "fit")
+                                               and hasattr(estimator, "gradients")):
             raise HyperparameterError(
                 f"estimator must have fit(X) and gradients(Y); got {estimator!r}.")
         d = getattr(target_model, "dim", None)
@@ -46,7 +47,12 @@ class ScoreSurrogateModel(Model):
         self.estimator = estimator.fit(samples)
         self.samples = samples
         name = f"surrogate-{getattr(target_model, 'name', 'model')}"
-        super().__init__(self._logp_and_grad, d, name=name,
+        # the target's variable names, so that its draws read as the target's; not with
+        # transforms, whose constrained values this unconstrained surrogate does not produce
+        variables = getattr(target_model, "variables", None)
+        names = (None if variables is None or getattr(target_model, "transforms", None)
+                 else [(v.name, v.shape) for v in variables])
+        super().__init__(self._logp_and_grad, d, names=names, name=name,
                          true_mean=getattr(target_model, "true_mean", None),
                          true_std=getattr(target_model, "true_std", None),
                          sampler=getattr(target_model, "sampler", None))

@@ -204,9 +204,20 @@ def test_ess_per_gradient_falls_back_to_sample_stats_counts():
     for key in ("n_grad_warmup", "n_grad_sampling"):
         del idata.attrs[key]
     s = summarize(idata)
-    # warm-up group holds 10 draws per chain with 4 gradients each
-    assert s.n_grad_sampling == 2 * 100 * 4 and s.n_grad_warmup == 2 * 10 * 4
-    np.testing.assert_allclose(s.ess_per_grad["ess_bulk"], s.columns["ess_bulk"][0] / 880)
+    # the warm-up draws keep a few thinned chains of the population: they do not count the
+    # warm-up, so without the adaptation record's cumulative count it is unknown
+    assert s.n_grad_sampling == 2 * 100 * 4 and s.n_grad_warmup is None
+    assert not s.ess_per_grad["warmup_counted"]
+    np.testing.assert_allclose(s.ess_per_grad["ess_bulk"], s.columns["ess_bulk"][0] / 800)
+    import xarray as xr
+
+    adapt = idata["adaptation"].to_dataset()
+    counts = np.cumsum(np.full(adapt.sizes["iteration"], 64 * 3))
+    idata["adaptation"] = xr.DataTree(adapt.assign(n_grad=("iteration", counts)))
+    s = summarize(idata)
+    assert s.n_grad_warmup == counts[-1] and s.ess_per_grad["warmup_counted"]
+    np.testing.assert_allclose(s.ess_per_grad["ess_bulk"],
+                               s.columns["ess_bulk"][0] / (800 + counts[-1]))
 
 
 def test_one_chain_has_no_rhat_but_still_summarises():
@@ -313,3 +324,11 @@ def test_counts_are_checked():
         summarize(idata).to_text(max_rows=0)
     with pytest.raises(InputError, match="max_plots must be a positive integer"):
         report(idata, None, "unused.html", max_plots=0)
+
+
+def test_thresholds_are_checked():
+    idata = make_idata({"x": np.random.default_rng(0).standard_normal((2, 50))})
+    for name, value in (("rhat_max", float("nan")), ("ess_per_chain_min", "100"),
+                        ("ebfmi_min", -1.0)):
+        with pytest.raises(InputError, match=f"{name} must be a finite number"):
+            summarize(idata, **{name: value})

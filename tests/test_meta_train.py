@@ -118,3 +118,35 @@ def test_estimator_and_option_errors():
         meta_train(target(), "map", transition=MALA(), iterations=1, progress=False)
     with pytest.raises(InputError, match="particles"):
         meta_train(target(), "map", particles=1, iterations=1, progress=False)
+
+
+def test_review_inputs_are_named(tmp_path):
+    import json
+
+    import numpy as np
+    import pytest
+
+    from mcmcadapt.errors import HyperparameterError, InputError
+    from mcmcadapt.meta import FastLearned, load_sampler, save_sampler
+    from mcmcadapt.meta.estimators import make_entropy_estimator
+    from mcmcadapt.transitions import make
+
+    kernel = FastLearned(hidden=3, zeta=1e-2)
+    phi = np.linspace(-1, 1, 17)
+    path = save_sampler(tmp_path / "s.json", kernel, phi)
+    with pytest.raises(InputError, match="only learned coordinate-wise kernels"):
+        save_sampler(tmp_path / "u.json", make("ula"), np.zeros(17))
+    doc = json.loads(path.read_text())
+    for change in ({"phi": ["a"] * 17}, {"phi": [[1, 2], [3]]}, {"phi": {"a": 1}},
+                   {"phi": [10**400] * 17}):
+        (tmp_path / "bad.json").write_text(json.dumps({**doc, **change}))
+        with pytest.raises(InputError, match="finite phi values"):
+            load_sampler(tmp_path / "bad.json")
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00garbage")
+    for bad in (tmp_path / "bin.json", tmp_path):
+        with pytest.raises(InputError, match="cannot be read: not valid JSON"):
+            load_sampler(bad)
+    (tmp_path / "int.json").write_text(json.dumps({**doc, "zeta": 1}))
+    assert load_sampler(tmp_path / "int.json")[0].zeta == 1.0
+    with pytest.raises(HyperparameterError, match="has no option 'foo'"):
+        make_entropy_estimator("stein", {"foo": 1})

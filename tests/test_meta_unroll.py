@@ -139,3 +139,18 @@ def test_bad_input():
     run = rollout(model, kernel, phi, state, noises=noises)
     with pytest.raises(InputError, match="one cotangent per step"):
         backprop(model, kernel, phi, run, [np.zeros((N, D))])
+
+
+def test_an_empty_rollout_is_named():
+    import numpy as np
+    import pytest
+
+    from mcmcadapt.errors import InputError
+    from mcmcadapt.meta import FastLearned, unrolled_kl_gradient
+    from mcmcadapt.models import Model
+
+    model = Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 2, name="g")
+    kernel = FastLearned(hidden=3, zeta=1e-2)
+    state = kernel.init(model, np.random.default_rng(0).standard_normal((8, 2)))
+    with pytest.raises(InputError, match="the rollout has no steps"):
+        unrolled_kl_gradient(model, kernel, kernel.init_params(model), state, None, noises=[])

@@ -264,3 +264,16 @@ def test_one_chain_has_a_trace_but_no_rank_plot(tmp_path):
     assert "traces" in p.sections
     assert [img["alt"] for img in p.images if "plots" in img["alt"]] == ["trace plots"]
     assert "No rank plots: they compare chains, and this run has one." in path.read_text()
+
+
+def test_baseline_without_counts_for_this_run_is_not_mislabelled(runs, tmp_path):
+    import xarray as xr
+
+    _, base = runs
+    post = np.random.default_rng(4).standard_normal((4, 200, 2))
+    plain = xr.DataTree.from_dict({"posterior": xr.Dataset(
+        {"theta": (("chain", "draw", "theta_dim_0"), post)})})
+    text = report(plain, None, tmp_path / "r.html", baseline=base).read_text()
+    section = text.split('id="efficiency"')[1].split("</section>")[0]
+    assert "No gradient counts in this output" in section
+    assert "baseline" not in section.split("No gradient counts")[0]

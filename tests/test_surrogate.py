@@ -74,3 +74,20 @@ def test_bad_input():
         ScoreSurrogateModel(tgt, object(), tgt.sample(10, seed=0))
     with pytest.raises(InputError, match="Model"):
         ScoreSurrogateModel(object(), Stein(), tgt.sample(10, seed=0))
+
+
+def test_surrogate_keeps_the_target_names_and_rejects_a_class():
+    import numpy as np
+    import pytest
+
+    from mcmcadapt.errors import HyperparameterError
+    from mcmcadapt.models import Model
+    from mcmcadapt.score import Stein
+    from mcmcadapt.surrogate import ScoreSurrogateModel
+
+    target = Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 2, names=["mu[2]"], name="g")
+    samples = np.random.default_rng(0).standard_normal((100, 2))
+    surrogate = ScoreSurrogateModel(target, Stein(), samples)
+    assert [(v.name, v.shape) for v in surrogate.variables] == [("mu", (2,))]
+    with pytest.raises(HyperparameterError, match="estimator must have fit"):
+        ScoreSurrogateModel(target, Stein, samples)

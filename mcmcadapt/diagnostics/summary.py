@@ -110,10 +110,12 @@ def _grad_counts(idata):
     if "n_grad_warmup" in attrs and "n_grad_sampling" in attrs:
         return int(attrs["n_grad_warmup"]), int(attrs["n_grad_sampling"])
     sampling = _sample_stat(idata, "sample_stats", "n_grad")
-    warmup = _sample_stat(idata, "warmup_sample_stats", "n_grad")
     if sampling is None:
         return None, None
-    return (None if warmup is None else int(warmup.sum())), int(sampling.sum())
+    # the adaptation record's cumulative count covers the whole warm-up; the warm-up draws
+    # do not (they keep a few thinned chains of the population)
+    warmup = _sample_stat(idata, "adaptation", "n_grad")
+    return (None if warmup is None or warmup.size == 0 else int(warmup[-1])), int(sampling.sum())
 
 
 def _run_info(idata):
@@ -283,6 +285,11 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
         raise InputError("summarize expects an xarray DataTree from mcmcadapt.sample; got "
                          f"{type(idata).__name__}.")
     positive_int(ksd_points, "ksd_points", minimum=2, error=InputError)
+    for name, value in (("rhat_max", rhat_max), ("ess_per_chain_min", ess_per_chain_min),
+                        ("ebfmi_min", ebfmi_min), ("ksd_trend_z", ksd_trend_z)):
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                or not np.isfinite(value) or value < 0):
+            raise InputError(f"{name} must be a finite number >= 0, got {value!r}.")
     positive_int(ksd_windows, "ksd_windows", error=InputError)
     q = diagnosed_quantities(idata)
     n_chains, n_draws, _ = q.draws.shape

@@ -6,6 +6,7 @@ ridge 1.0 for Stein and 0.01 for kernel score matching. ``"map"`` (or None) trai
 """
 
 from ..adaptation.estimators import make_estimator
+from .._validation import check_options
 from ..errors import HyperparameterError
 from ..score.kde import KDE
 from ..score.score_matching import KernelScoreMatching
@@ -41,4 +42,5 @@ def make_entropy_estimator(estimator, options=None):
             f"unknown estimator {estimator!r}; choose one of "
             f"{sorted(ENTROPY_ESTIMATORS) + ['map']}.")
     cls, defaults = ENTROPY_ESTIMATORS[key]
+    check_options(cls, options or {}, f"the {key} estimator")
     return cls(**{**defaults, **(options or {})}), key

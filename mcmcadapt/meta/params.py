@@ -26,6 +26,8 @@ LAYOUT = "w_x(H) w_g(H) b(H) w_drift(H) b_drift w_var(H) b_var"
 
 def save_sampler(path, transition, phi, info=None):
     """Write φ of a learned kernel (``transition.hidden``, ``.zeta``) and ``info`` to JSON."""
+    if not (hasattr(transition, "hidden") and hasattr(transition, "zeta")):
+        raise InputError(f"only learned coordinate-wise kernels can be saved; got {transition!r}.")
     phi = np.asarray(phi, dtype=np.float64)
     H = int(transition.hidden)
     if phi.shape != (5 * H + 2,) or not np.all(np.isfinite(phi)):
@@ -57,20 +59,24 @@ def load_sampler(path, batch_size=None, seed=0):
     except FileNotFoundError:
         raise InputError(f"sampler file {path} does not exist; train one first "
                          "(benchmarks/meta_bnn.py --train).") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"sampler file {path} is not valid JSON ({err}).") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # a folder, binary, not JSON
+        raise InputError(f"sampler file {path} cannot be read: not valid JSON ({err}).") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f"{path} is not a learned-sampler file (format {FORMAT!r} expected).")
     if doc.get("version") != VERSION:
         raise InputError(f"{path} has version {doc.get('version')!r}; this mcmcadapt reads "
                          f"version {VERSION}.")
     H = doc.get("hidden")
-    phi = np.asarray(doc.get("phi", []), dtype=np.float64)
+    try:
+        phi = np.asarray(doc.get("phi", []), dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        phi = np.empty(0)  # named below with the other fields
     zeta = doc.get("zeta")
-    zeta_ok = isinstance(zeta, float) and math.isfinite(zeta) and zeta > 0
+    zeta_ok = (isinstance(zeta, (int, float)) and not isinstance(zeta, bool)
+               and math.isfinite(zeta) and zeta > 0)
     if not isinstance(H, int) or H < 2 or phi.shape != (5 * H + 2,) \
             or not np.all(np.isfinite(phi)) or not zeta_ok:
         raise InputError(f"{path}: expected integer hidden >= 2, positive zeta and 5·hidden + 2 "
                          f"finite phi values; got hidden={H!r}, zeta={zeta!r}, {phi.size} values.")
-    kernel = FastLearned(hidden=H, zeta=zeta, batch_size=batch_size, seed=seed)
+    kernel = FastLearned(hidden=H, zeta=float(zeta), batch_size=batch_size, seed=seed)
     return kernel, phi, doc.get("info", {})

@@ -101,6 +101,9 @@ def kl_cotangents(run, estimator=None):
 def backprop(model, transition, phi, run, cotangents):
     """∇_φ of Σ_t Σ_i c_t,i · x_t,i through the rollout, cotangents held fixed; (p,)."""
     k = run.steps
+    if k < 1:
+        raise InputError("the rollout has no steps; unroll at least one (steps >= 1, or one "
+                         "noise per step).")
     if len(cotangents) != k:
         raise InputError(f"need one cotangent per step ({k}); got {len(cotangents)}.")
     grad = np.zeros_like(np.asarray(phi, dtype=np.float64))

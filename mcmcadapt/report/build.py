@@ -63,19 +63,18 @@ def _params(idata, result):
 
 
 def _efficiency_section(summary, baseline):
-    rows, pairs = [], []
-    if summary.ess_per_grad is not None:
-        e = summary.ess_per_grad
-        rows.append(("this run", e["ess_bulk"], e["ess_tail"]))
+    if summary.ess_per_grad is None:
+        # ESS per gradient needs this run's counts; a baseline alone compares with nothing
+        return ('<section id="efficiency"><h2>Efficiency</h2><p>No gradient counts in this '
+                "output, so ESS per gradient evaluation is not available.</p></section>")
+    e = summary.ess_per_grad
+    rows, grads = [("this run", e["ess_bulk"], e["ess_tail"])], [summary.n_grad]
     if baseline is not None and baseline.ess_per_grad is not None:
         b = baseline.ess_per_grad
         rows.append((BASELINE_LABEL, b["ess_bulk"], b["ess_tail"]))
-    if not rows:
-        return ('<section id="efficiency"><h2>Efficiency</h2><p>No gradient counts in this '
-                "output, so ESS per gradient evaluation is not available.</p></section>")
+        grads.append(baseline.n_grad)
     head = ("<tr><th>run</th><th>min bulk ESS / gradient</th><th>min tail ESS / gradient</th>"
             "<th>gradients (warm-up + sampling)</th></tr>")
-    grads = [summary.n_grad] + ([baseline.n_grad] if len(rows) > 1 else [])
     body = "".join(f"<tr><td>{escape(r[0])}</td><td>{r[1]:.4g}</td><td>{r[2]:.4g}</td>"
                    f"<td>{'n/a' if g is None else g}</td></tr>" for r, g in zip(rows, grads))
     parts = [f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"]
