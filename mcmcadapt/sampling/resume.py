@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from .._validation import as_generator
+from .._validation import as_generator, positive_int
 from ..adaptation.counting import CountingModel
 from ..adaptation.progress import Progress
 from ..errors import InputError
@@ -60,7 +60,7 @@ def resume(model, idata, draws=None, seed=None, progress=None):
             raise InputError(
                 f"the run is complete ({last + 1} of {requested} draws per chain); pass "
                 "draws= to add more.")
-    draws = _positive_int(draws, "draws")
+    draws = positive_int(draws, "draws", error=InputError)
     if seed is None and "rng_state" in idata.attrs:
         rng = np.random.default_rng()
         try:
@@ -77,12 +77,6 @@ def resume(model, idata, draws=None, seed=None, progress=None):
                          Progress(draws, f"resume {transition.name}", progress))
     return _extend(idata, model, transition, phi, run, chains, last, counting.n_grad, seed,
                    rng, requested=max(requested, last + 1 + draws))
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def _saved_state(idata):

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import as_generator
+from .._validation import as_generator, positive_int
 from ..adaptation.counting import CountingModel
 from ..adaptation.progress import Progress
 from ..errors import InputError, ModelError
@@ -50,13 +50,12 @@ def sample(model, result, chains=4, draws=2000, seed=1, progress=None):
     further burn-in). Returns an ArviZ DataTree (see :func:`~.output.build_datatree`).
     A KeyboardInterrupt keeps the draws completed so far (every chain truncated to the
     same length) and sets the root attribute ``interrupted = 1``; so does a model failure
-    (:class:`~mcmcadapt.errors.ModelError`, e.g. a NaN log density), which is also warned
-    about and stored in the root attribute ``error``.
+    (a NaN log density, or any exception the model raises, as a
+    :class:`~mcmcadapt.errors.ModelError`), which is also warned about and stored in the
+    root attribute ``error``. :func:`~.resume.resume` continues the chains.
     """
-    for name, value in (("chains", chains), ("draws", draws)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name} must be a positive integer, got {value!r}.")
-    chains, draws = int(chains), int(draws)
+    chains = positive_int(chains, "chains", error=InputError)
+    draws = positive_int(draws, "draws", error=InputError)
     if not all(hasattr(result, k) for k in ("transition", "phi", "state")):
         raise InputError(f"result must be the TuneResult that mcmcadapt.tune returned, got "
                          f"{type(result).__name__}.")

@@ -17,7 +17,7 @@ w = ξ + δ(ε/2) Lᵀ s, one has L⁻¹(x − μ(y))/ε = −w, hence
 import numpy as np
 
 from .._validation import check_columns, positive_float, positive_int
-from ..errors import HyperparameterError, InputError
+from ..errors import InputError
 from ._diag_numba import gaussian_move, gaussian_reverse_noise, row_weighted_colsums
 from .base import Proposal, evaluate, hvp_rows, minibatch, zero_hessian
 from .precond import L_rows, LT_rows, M_rows

@@ -21,7 +21,7 @@ coordinates (:mod:`._learned_numba`): nothing of size (n·d, H) is stored.
 import numpy as np
 
 from .._validation import all_finite, as_particles, check_columns, positive_float, positive_int
-from ..errors import HyperparameterError, InputError
+from ..errors import InputError
 from ._learned_numba import gather_columns, learned_update, learned_vjp
 from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim, zero_hessian
 
