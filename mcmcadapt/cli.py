@@ -65,9 +65,14 @@ def _check_model(obj, where):
     return obj
 
 
+def _split_spec(spec):
+    """``path/to/file.py:function`` -> (path, ":", function); ("file.py", "", "") without one."""
+    return spec.rpartition(":") if ":" in spec else (spec, "", "")
+
+
 def load_model_file(spec):
     """``path/to/file.py:function`` -> ``function()``, which must return a Model."""
-    path_str, _, func = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    path_str, _, func = _split_spec(spec)
     path = pathlib.Path(path_str)
     if not path.is_file():
         raise CLIError(f"model file {path_str!r} does not exist (from MODEL {spec!r}); give "
@@ -100,7 +105,7 @@ def recorded_spec(spec):
     """The model spec to store with a run: a file's path made absolute, so that ``report``
     and ``resume`` find it from any working directory."""
     if ":" in spec or spec.endswith(".py"):
-        path_str, sep, func = spec.rpartition(":") if ":" in spec else (spec, "", "")
+        path_str, sep, func = _split_spec(spec)
         return f"{pathlib.Path(path_str).resolve()}{sep}{func}"
     return spec
 

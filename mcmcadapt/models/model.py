@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import as_generator, as_particles
+from .._validation import all_finite, as_generator, as_particles
 from ..errors import InputError, ModelError
 from .checks import check_output
 from .transforms import as_transform
@@ -207,13 +207,17 @@ class Model:
     def _raw(self, U, idx):
         with np.errstate(over="ignore"):
             X, logj, parts = self._constrain(U)
-        if parts and not (np.all(np.isfinite(X)) and np.all(np.isfinite(logj))):
-            i, j = np.argwhere(~np.isfinite(np.column_stack([X, logj])))[0]
+        if parts and not (all_finite(X) and all_finite(logj)):  # one compiled pass each
+            bad = ~np.isfinite(X)
+            if bad.any():
+                i, j = np.argwhere(bad)[0]
+                where = f"unconstrained coordinate {j} = {U[i, j]:.6g}"
+            else:
+                i, where = int(np.flatnonzero(~np.isfinite(logj))[0]), "its log-Jacobian"
             raise ModelError(
                 f"model {self.name!r}: the constraining transform overflows float64 at "
-                f"particle {i} (unconstrained coordinate {min(j, self.dim - 1)} = "
-                f"{U[i, min(j, self.dim - 1)]:.6g}); the chain has gone too far out in a "
-                "transformed variable.")
+                f"particle {i} ({where}); the chain has gone too far out in a transformed "
+                "variable.")
         out = self._call(self._f, idx, X)
         lp, gx = check_output(self.name, out, *U.shape)
         return X, logj, parts, lp, gx

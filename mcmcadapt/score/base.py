@@ -238,7 +238,8 @@ class ScoreEstimator:
     def _check_reach(self, Y):
         """Queries obey the particles' bound (``MAX_SQUARED_RADIUS`` from their mean): beyond
         it squared distances overflow and the estimates would be NaN."""
-        r2 = np.einsum("ij,ij->i", Y - self.center_, Y - self.center_)
+        Yc = Y - self.center_
+        r2 = np.einsum("ij,ij->i", Yc, Yc)
         far = np.flatnonzero(~(r2 <= MAX_SQUARED_RADIUS))
         if far.size:
             i = int(far[0])
