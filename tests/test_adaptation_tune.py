@@ -472,3 +472,20 @@ def test_settings_record_the_kernel_that_was_built(target):
                 kernel_options={"n_steps": 3})
     assert r.settings["kernel_options"]["n_steps"] == 3
     assert r.settings["kernel_options"]["jitter"] is True  # tune's default for n_steps HMC
+
+
+def test_tuning_that_ends_diverging_warns():
+    # the learned kernel's network sees raw (x, ∇log p): on a target a million times narrower
+    # than where the chains start, its steps blow up (log p falls by > 1000) and are rejected
+    narrow = Model(lambda X: (-0.5 * np.sum((X / 1e-6) ** 2, axis=1), -X / 1e-12), 3)
+    with pytest.warns(RuntimeWarning, match=r"of the chains' steps in the last 10 iterations "
+                                            r"diverged"):
+        r = ma.tune(narrow, kernel="learned", objective="kl", chains=16, steps=100, seed=0,
+                    progress=False)
+    assert r.history["n_bad"][-10:].sum() > 0.5 * 16 * 10
+    # the same kernel on a unit-scale target tunes without that warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = ma.tune(Model(lambda X: (-0.5 * np.sum(X**2, axis=1), -X), 3), kernel="learned",
+                    objective="kl", chains=16, steps=100, seed=0, progress=False)
+    assert r.history["n_bad"].sum() == 0

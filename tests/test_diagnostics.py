@@ -332,3 +332,36 @@ def test_thresholds_are_checked():
                         ("ebfmi_min", -1.0)):
         with pytest.raises(InputError, match=f"{name} must be a finite number"):
             summarize(idata, **{name: value})
+
+
+def test_quantity_constant_in_every_chain_is_flagged():
+    # one common constant: R-hat is 0/0 (NaN), so neither the R-hat nor the ESS check fires
+    rng = np.random.default_rng(12)
+    post = {"x": rng.standard_normal((4, 300)), "c": np.full((4, 300), 2.5)}
+    s = summarize(make_idata(post))
+    stuck = [w for w in s.warnings if w.kind == "stuck"]
+    assert len(stuck) == 1 and stuck[0].labels == ["c"]
+    assert "same value in every draw" in stuck[0].message
+    assert list(s.flagged) == [False, True]
+
+
+def test_frozen_chain_is_named():
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((4, 300, 2))
+    x[2] = x[2, 0]                                   # chain 2 never leaves its first draw
+    s = summarize(make_idata({"x": x}))
+    stuck = [w for w in s.warnings if w.kind == "stuck"]
+    assert len(stuck) == 1 and "chain(s) [2] never moved" in stuck[0].message
+    # every chain frozen at one common point: one warning, naming the quantities
+    s = summarize(make_idata({"x": np.ones((4, 300, 2))}))
+    stuck = [w for w in s.warnings if w.kind == "stuck"]
+    assert len(stuck) == 1 and "[0, 1, 2, 3] never moved" in stuck[0].message
+    assert stuck[0].labels == ["x[0]", "x[1]"] and s.flagged.all()
+
+
+def test_huge_rhat_keeps_the_table_aligned():
+    x = np.repeat(np.arange(4.0)[:, None], 300, axis=1)  # four frozen chains: R-hat ~ 1e15
+    s = summarize(make_idata({"x": x}))
+    row = next(line for line in s.to_text().splitlines() if line.startswith("x "))
+    assert s.columns["r_hat"][0] > 1e3
+    assert row.split()[-2] == f"{s.columns['r_hat'][0]:.3g}" and row.endswith(" !")

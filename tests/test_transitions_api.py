@@ -222,6 +222,43 @@ def test_hmc_divergence_on_absurd_step_size():
     assert not info2.diverging.any()
 
 
+@pytest.mark.parametrize("kernel", [ULA("diag"), ULA("dense"), SGLD(1.0, batch_size=None),
+                                    Learned(hidden=4)], ids=repr)
+def test_unadjusted_blow_up_is_a_divergence(kernel):
+    """An unadjusted step that lowers log p by more than 1000 (here y ≈ −49x on N(0, I)) is
+    diverging, as an HMC trajectory past its energy threshold is: the chain stays."""
+    from mcmcadapt.transitions.base import MAX_LOGP_DROP
+
+    model = Gaussian(np.zeros(3), np.eye(3))
+    X = np.random.default_rng(2).standard_normal((40, 3)) + 1.0
+    state = kernel.init(model, X)
+
+    def phi(eps):  # the φ whose drift is (ε²/2)∇log p, in each kernel's convention
+        size = {ULA: eps, SGLD: eps**2, Learned: 0.5 * eps**2}[type(kernel)]
+        return kernel.init_params(model, step_size=size)
+
+    prop = kernel.propose(model, state, phi(10.0), kernel.draw_noise(40, 3, 3))
+    assert prop.diverging.sum() > 30
+    np.testing.assert_array_equal(prop.y[prop.diverging], X[prop.diverging])
+    kept = ~prop.diverging
+    assert np.all(state.logp[kept] - model.logp_and_grad(prop.y[kept])[0] <= MAX_LOGP_DROP)
+    new, info = kernel.step(model, state, phi(10.0), 3)
+    np.testing.assert_array_equal(info.diverging, prop.diverging)
+    np.testing.assert_array_equal(new.x[info.diverging], X[info.diverging])
+    _, calm = kernel.step(model, state, phi(0.5), 3)
+    assert not calm.diverging.any()
+
+
+def test_blow_up_rule_needs_full_data_evaluations():
+    from mcmcadapt.transitions.base import MAX_LOGP_DROP, collapsed
+
+    lp_x = np.zeros(3)
+    lp_y = np.array([-MAX_LOGP_DROP + 1.0, -MAX_LOGP_DROP - 1.0, -np.inf])
+    assert collapsed(lp_y, lp_x, None).tolist() == [False, True, True]
+    # minibatch estimates at x and y come from different batches: not compared
+    assert not collapsed(lp_y, lp_x, np.arange(5)).any()
+
+
 @pytest.mark.parametrize("what", ["logp", "grad"])
 @pytest.mark.parametrize("kernel", ALL_KERNELS, ids=repr)
 def test_non_finite_target_is_rejected_and_flagged(kernel, what):

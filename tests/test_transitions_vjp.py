@@ -67,7 +67,7 @@ def check_vjps(kernel, model, phi, X, noise, h=1e-5, rtol=2e-6):
 
 
 @pytest.mark.parametrize("precond", ["diag", "dense"])
-@pytest.mark.parametrize("cls,eps", [(RWM, 0.6), (MALA, 0.5), (ULA, 0.5)])
+@pytest.mark.parametrize("cls,eps", [(RWM, 0.6), (MALA, 0.5), (ULA, 0.3)])
 def test_gaussian_proposal_vjps(cls, eps, precond):
     model = Quartic()
     kernel = cls(precond)

@@ -281,6 +281,10 @@ class KLObjective(Objective):
                                                 self._estimator, columns)
         if not self._metric_moves():
             grad[self.block] = 0.0
+        if 2 * record["n_bad"] > state.x.shape[0]:
+            # most steps blew up or left the density's domain (and were rejected): no
+            # acceptance rate tells an unadjusted kernel its step is too large, this does
+            record["phi"] = self.failed(transition, phi)
         M = self.metric.observe(self.iteration, new_state.x) if self.metric else None
         self.iteration += 1
         if M is not None:

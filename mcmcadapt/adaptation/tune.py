@@ -369,6 +369,14 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
     if failures:
         messages.append(f"the model failed in {failures} of {rec.done} iterations; those "
                         "iterations were skipped (population and parameters unchanged).")
+    last = rec.h["n_bad"][rec.done - max(1, rec.done // 10):rec.done]
+    if last.size and last.sum() > 0.5 * chains * last.size:
+        messages.append(
+            f"{last.sum() / (chains * last.size):.0%} of the chains' steps in the last "
+            f"{last.size} iterations diverged (non-finite density, or a blow-up: see "
+            "mcmcadapt.transitions.base): the tuned kernel is unstable where the chains are, "
+            "and sampling with it would mostly stand still. Start from a smaller step size, "
+            "rescale the target, or use a Metropolis-corrected kernel.")
     if opt.n_skipped:
         messages.append(f"{opt.n_skipped} parameter updates were skipped because the "
                         "gradient or objective was not finite.")

@@ -14,7 +14,7 @@ def _num(value, col=""):
     if col.startswith("ess"):
         return f"{value:.0f}"
     if col == "r_hat":
-        return f"{value:.3f}"
+        return f"{value:.3f}" if value < 1e3 else f"{value:.3g}"  # a frozen chain's is huge
     return f"{value:.4g}"
 
 

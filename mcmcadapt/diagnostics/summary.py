@@ -26,9 +26,9 @@ COLUMNS = ("mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"
 
 @dataclass
 class DiagnosticWarning:
-    """One failed check: ``kind`` (``"r_hat"``, ``"ess"``, ``"divergences"``, ``"ebfmi"``,
-    ``"ksd_trend"``, ``"interrupted"``), a ``message`` saying what and what to do, and the
-    ``labels`` of the quantities concerned (may be empty)."""
+    """One failed check: ``kind`` (``"r_hat"``, ``"ess"``, ``"stuck"``, ``"divergences"``,
+    ``"ebfmi"``, ``"ksd_trend"``, ``"interrupted"``), a ``message`` saying what and what to
+    do, and the ``labels`` of the quantities concerned (may be empty)."""
 
     kind: str
     message: str
@@ -44,7 +44,7 @@ class Summary:
 
     ``labels`` (k,) names the diagnosed scalar quantities and ``columns`` maps each of
     :data:`COLUMNS` to a (k,) array; ``flagged`` (k,) bool marks rows that fail the R-hat or
-    ESS threshold. Sampler statistics are None where the output lacks them.
+    ESS threshold or never change. Sampler statistics are None where the output lacks them.
     ``ess_per_grad`` holds the minimum over quantities of bulk and tail ESS divided by every
     gradient evaluation of the run (warm-up included).
     """
@@ -168,7 +168,7 @@ def _convergence_checks(labels, conv, rhat_max, ess_min, ess_per_chain_min, warn
         warnings.append(DiagnosticWarning(
             "r_hat",
             f"R-hat > {rhat_max} for {len(names)} of {len(labels)} quantities "
-            f"({_fmt_labels(names)}; max {worst:.3f}): the chains disagree. Run longer, "
+            f"({_fmt_labels(names)}; max {worst:.4g}): the chains disagree. Run longer, "
             "tune longer, or check for multimodality.", names))
     if bad_ess.any():
         names = [lab for lab, b in zip(labels, bad_ess) if b]
@@ -179,6 +179,35 @@ def _convergence_checks(labels, conv, rhat_max, ess_min, ess_per_chain_min, warn
             f"{len(names)} quantities ({_fmt_labels(names)}; min {worst:.0f}): estimates "
             "are unreliable. Draw more, or improve the kernel's tuning.", names))
     return bad_rhat | bad_ess
+
+
+def _stuck_checks(labels, draws, warnings):
+    """Append warnings for chains that never moved and for quantities with a single value in
+    every draw (R-hat is then 0/0 and ESS meaningless, so the checks above stay silent);
+    return the (k,) flags of those quantities.
+
+    draws : (chains, draws, k)."""
+    moves = np.ptp(draws, axis=1) > 0
+    frozen = np.flatnonzero(~moves.any(axis=1))
+    constant = ~(np.ptp(draws, axis=(0, 1)) > 0)
+    names = [lab for lab, b in zip(labels, constant) if b]
+    if frozen.size:
+        warnings.append(DiagnosticWarning(
+            "stuck",
+            f"chain(s) {frozen.tolist()} never moved: every quantity has one value in all "
+            f"{draws.shape[1]} draws. The kernel rejected every proposal (a step size far too "
+            "large for where the chain sits) or the chain started where the density or its "
+            "gradient breaks down; the other chains' draws may be fine, the run as a whole "
+            "is not. Check the initial values and the tuned step size.",
+            names if frozen.size == draws.shape[0] else []))
+    if names and frozen.size < draws.shape[0]:
+        warnings.append(DiagnosticWarning(
+            "stuck",
+            f"{len(names)} of {len(labels)} quantities have the same value in every draw of "
+            f"every chain ({_fmt_labels(names)}): R-hat and ESS are undefined for them. A "
+            "parameter that never moves means the sampler is stuck in it; a derived quantity "
+            "may simply be constant.", names))
+    return constant
 
 
 def _sampler_checks(idata, ebfmi_min, warnings):
@@ -200,10 +229,11 @@ def _sampler_checks(idata, ebfmi_min, warnings):
                 "draws may miss regions of high curvature even so.")
         else:
             message = (
-                f"{divergences} divergent transitions of {diverging.size}: the sampler failed "
-                "to integrate some trajectories, so the draws may miss regions of high "
-                "curvature. Reduce the step size (a higher target acceptance) or "
-                "reparameterise.")
+                f"{divergences} divergent transitions of {diverging.size}: steps that broke "
+                "down (an HMC trajectory whose energy error exceeded its threshold, an "
+                "unadjusted step that lowered log p by more than 1000, or a non-finite "
+                "density) were rejected, so the draws may miss regions of high curvature. "
+                "Reduce the step size (a higher target acceptance) or reparameterise.")
         warnings.append(DiagnosticWarning("divergences", message))
     acc = _sample_stat(idata, "sample_stats", "acceptance_rate")
     energy = _sample_stat(idata, "sample_stats", "energy")
@@ -304,6 +334,7 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
     warnings = []
     flagged = _convergence_checks(q.labels, conv, rhat_max, ess_per_chain_min * n_chains,
                                   ess_per_chain_min, warnings)
+    flagged |= _stuck_checks(q.labels, q.draws, warnings)
     sampler = _sampler_checks(idata, ebfmi_min, warnings)
     ksd = (None if model is None else
            _ksd_checks(idata, model, _stride(idata, conv, n_chains, n_draws), ksd_points,

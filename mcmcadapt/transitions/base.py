@@ -11,11 +11,12 @@ so a new state may share arrays with its proposal or with the old state (``accep
 every chain comes from the same side). Copy an array before modifying it in place.
 
 Non-finite handling (one rule for every kernel): a chain whose proposal is non-finite, whose
-log density or gradient there is NaN/±inf, or (HMC) whose energy error exceeds the divergence
-threshold is *diverging*. Its proposal is replaced by its current position (y = x, with x's
-log density and gradient), its log acceptance ratio is -inf, and it is never accepted. The
-proposal map of a diverging chain is therefore the identity: it contributes nothing to
-φ-gradients and passes its cotangent straight through to x.
+log density or gradient there is NaN/±inf, whose energy error exceeds the divergence
+threshold (HMC), or whose log density falls by more than ``MAX_LOGP_DROP`` in one step
+(unadjusted kernels on full data) is *diverging*. Its proposal is replaced by its current
+position (y = x, with x's log density and gradient), its log acceptance ratio is -inf, and it
+is never accepted. The proposal map of a diverging chain is therefore the identity: it
+contributes nothing to φ-gradients and passes its cotangent straight through to x.
 """
 
 import inspect
@@ -90,6 +91,22 @@ class Info:
     n_grad: np.ndarray
     log_accept_ratio: np.ndarray
     step_size: np.ndarray | None = None
+
+
+#: An unadjusted step (ULA, SGLD, Learned) that lowers log p by more than this has blown up,
+#: as an HMC trajectory whose energy error exceeds ``max_energy_error`` (default the same
+#: 1000) has: it is diverging. A stable step in the typical set changes log p by O(√d).
+MAX_LOGP_DROP = 1000.0
+
+
+def collapsed(lp_y, lp_x, batch):
+    """(n,) bool: chains whose unadjusted step lowered log p by more than ``MAX_LOGP_DROP``.
+    Full-data evaluations only (``batch`` None): minibatch estimates at x and y come from
+    different batches and are not comparable."""
+    if batch is not None:
+        return np.zeros(lp_y.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return lp_y - lp_x < -MAX_LOGP_DROP
 
 
 def _plain(value):

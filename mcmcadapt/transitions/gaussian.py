@@ -19,7 +19,7 @@ import numpy as np
 from .._validation import check_columns, positive_float, positive_int
 from ..errors import InputError
 from ._diag_numba import gaussian_move, gaussian_reverse_noise, row_weighted_colsums
-from .base import Proposal, evaluate, hvp_rows, minibatch, zero_hessian
+from .base import Proposal, collapsed, evaluate, hvp_rows, minibatch, zero_hessian
 from .precond import L_rows, LT_rows, M_rows
 from .preconditioned import PreconditionedTransition
 
@@ -66,6 +66,7 @@ class _GaussianProposal(PreconditionedTransition):
             ok &= np.isfinite(logr)
             cache = {"s": s, "w": w}
         else:
+            ok &= ~collapsed(lp_y, state.logp, batch)
             logr = np.zeros(n)
         div = ~ok
         if div.any():

@@ -23,7 +23,8 @@ import numpy as np
 from .._validation import all_finite, as_particles, check_columns, positive_float, positive_int
 from ..errors import InputError
 from ._learned_numba import gather_columns, learned_update, learned_vjp
-from .base import Proposal, Transition, evaluate, hvp_rows, minibatch, model_dim, zero_hessian
+from .base import (Proposal, Transition, collapsed, evaluate, hvp_rows, minibatch, model_dim,
+                   zero_hessian)
 
 
 def _inverse_softplus(v):
@@ -142,7 +143,7 @@ class Learned(Transition):
         with np.errstate(over="ignore", invalid="ignore"):
             batch = minibatch(model, self.batch_size, noise.batch_seed)
             lp_y, g_y, ok, evaluated = evaluate(model, y, batch=batch)
-        div = ~ok
+        div = ~ok | collapsed(lp_y, state.logp, batch)
         logr = np.zeros(n)
         if div.any():
             y[div], lp_y[div], g_y[div] = state.x[div], state.logp[div], state.grad[div]
