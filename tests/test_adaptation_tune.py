@@ -489,3 +489,23 @@ def test_tuning_that_ends_diverging_warns():
         r = ma.tune(Model(lambda X: (-0.5 * np.sum(X**2, axis=1), -X), 3), kernel="learned",
                     objective="kl", chains=16, steps=100, seed=0, progress=False)
     assert r.history["n_bad"].sum() == 0
+
+
+def test_precond_reaches_every_kernel_that_has_one(target):
+    r = ma.tune(target, "sgld", "kl", chains=8, steps=3, precond="dense", progress=False,
+                kernel_options={"batch_size": None, "step_size": 1e-3})
+    assert r.transition.precond == "dense" and "inv_mass" in r.params
+    r = ma.tune(target, "sgld", "kl", chains=8, steps=3, progress=False,
+                kernel_options={"batch_size": None, "step_size": 1e-3})
+    assert r.transition.precond == "identity"  # SGLD's own default
+    r = ma.tune(target, "mala", "window", chains=8, steps=3, progress=False)
+    assert r.transition.precond == "diag"
+    # kernel options take precedence over the shorthand
+    r = ma.tune(target, "mala", "window", chains=8, steps=3, precond="diag", progress=False,
+                kernel_options={"precond": "dense"})
+    assert r.transition.precond == "dense"
+    with pytest.raises(HyperparameterError, match="learned kernel has no preconditioner"):
+        ma.tune(target, "learned", "kl", chains=8, steps=3, precond="dense", progress=False)
+    with pytest.raises(HyperparameterError, match="build the MALA instance"):
+        ma.tune(target, MALA("diag"), "window", chains=8, steps=3, precond="dense",
+                progress=False)

@@ -85,24 +85,34 @@ class TuneResult:
     timing: dict = dataclasses.field(default_factory=dict)
 
 
-def make_transition(kernel, precond="diag", options=None):
+def make_transition(kernel, precond=None, options=None):
     """A transition from a name ("rwm", "mala", "ula", "hmc", "sgld", "learned") with
-    constructor ``options``, or an instance (returned unchanged). ``precond`` applies to the
-    kernels that have a preconditioner (RWM calls it ``scale``; SGLD keeps its own default)."""
+    constructor ``options``, or an instance (returned unchanged). ``precond`` ("diag",
+    "dense"; None: the kernel's own default) applies to the kernels that have a
+    preconditioner (RWM calls it ``scale``) unless ``options`` set it."""
     from .. import transitions
 
     if not isinstance(kernel, str):
+        if precond is not None:
+            raise HyperparameterError(
+                f"precond={precond!r} applies to kernels given by name; build the "
+                f"{type(kernel).__name__} instance with its preconditioner instead.")
         return transitions.make(kernel, **(options or {}))
     key = kernel.lower()
     opts = dict(options or {})
-    if precond is not None and key in ("mala", "ula", "hmc"):
-        opts.setdefault("precond", precond)
+    if precond is not None:
+        if key in ("mala", "ula", "hmc", "sgld"):
+            opts.setdefault("precond", precond)
+        elif key == "rwm":
+            opts.setdefault("scale", precond)
+        elif key in transitions.KERNELS:
+            raise HyperparameterError(
+                f"the {key} kernel has no preconditioner; precond={precond!r} does not apply "
+                "(leave it None).")
     if key == "hmc" and "trajectory_length" not in opts:
         # a fixed integration time can be periodic on near-Gaussian targets (measured:
         # min ESS 7 of 4000 on German credit without jitter, ~2000 with it)
         opts.setdefault("jitter", True)
-    elif precond is not None and key == "rwm":
-        opts.setdefault("scale", precond)
     return transitions.make(key, **opts)
 
 
@@ -241,7 +251,7 @@ def _config(transition):
 
 
 def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, steps=2000,
-         seed=0, *, precond="diag", init=None, step_size=None, lr=0.02, clip_norm=10.0, average=0.2,
+         seed=0, *, precond=None, init=None, step_size=None, lr=0.02, clip_norm=10.0, average=0.2,
          target_accept=None, kernel_options=None, objective_options=None,
          estimator_options=None, record_chains=4, warmup_max_draws=1000, progress=None):
     """Adapt a transition kernel on ``chains`` parallel chains for ``steps`` iterations.
@@ -256,8 +266,9 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
         every chain once, so warm-up costs about chains × steps × gradients-per-step)
     seed : int, None or numpy Generator
     precond : "diag", "dense" or None — preconditioner of the kernels given by name that
-        have one (MALA, ULA, HMC; RWM's ``scale``); None keeps each kernel's own default
-        (diagonal; SGLD: none). ``settings["kernel_options"]`` records what was built.
+        have one (MALA, ULA, HMC, SGLD; RWM's ``scale``); None (default) keeps each
+        kernel's own default (diagonal; SGLD: none). ``kernel_options`` take precedence;
+        ``settings["kernel_options"]`` records what was built.
     init : None, (d,) or (chains, d) starting points (see :func:`initial_positions`)
     step_size : initial step size (None: the kernel's default; objectives that start with
         Stan's heuristic replace it, see their ``init_step_size``)
