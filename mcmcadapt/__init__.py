@@ -7,10 +7,13 @@ from .sampling import resume, sample  # noqa: E402  (xarray/ArviZ imported insid
 
 
 def __getattr__(name):
-    # ``mcmcadapt.report(idata, result, path)``: imported on first use. The subpackage
-    # mcmcadapt.report is itself callable, so the name works however it gets bound.
-    if name == "report":
-        import importlib
+    # ``mcmcadapt.report(idata, result, path)`` and ``mcmcadapt.summarize(idata, model)``:
+    # imported on first use (they need ArviZ). The subpackage mcmcadapt.report is itself
+    # callable, so that name works however it gets bound.
+    import importlib
 
+    if name == "report":
         return importlib.import_module(".report", __name__)
+    if name == "summarize":
+        return importlib.import_module(".diagnostics", __name__).summarize
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

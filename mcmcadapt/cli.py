@@ -12,10 +12,12 @@ import difflib
 import importlib.util
 import json
 import pathlib
+import shlex
 import sys
 import time
 
 from . import errors
+from .datasets.paths import DataNotFoundError
 from .errors import InputError
 
 DEFAULT_MODEL = "bnn-breast-cancer"
@@ -30,8 +32,10 @@ IDATA_FILE = "idata.nc"
 BASELINE_FILE = "baseline.nc"
 REPORT_FILE = "report.html"
 NETCDF_ENGINE = "h5netcdf"
-# Exit status after Ctrl-C (128 + SIGINT), once what was sampled has been written.
+# Exit status after Ctrl-C (128 + SIGINT), once what was sampled has been written; after a
+# model failure that stopped sampling (the draws before it are written too).
 EXIT_INTERRUPTED = 130
+EXIT_MODEL_FAILED = 1
 
 
 class CLIError(InputError):
@@ -40,7 +44,7 @@ class CLIError(InputError):
 
 # mcmcadapt's own errors for bad input: shown as one line; anything else keeps its traceback.
 _USER_ERRORS = tuple(v for v in vars(errors).values()
-                     if isinstance(v, type) and issubclass(v, ValueError))
+                     if isinstance(v, type) and issubclass(v, ValueError)) + (DataNotFoundError,)
 
 
 # ---- models -----------------------------------------------------------------------------
@@ -82,6 +86,11 @@ def load_model_file(spec):
     if loader is None:
         raise CLIError(f"cannot load {path_str!r} as Python; give a .py file.")
     module = importlib.util.module_from_spec(loader)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        # as Python does for a script: the file may import modules kept beside it (also
+        # lazily, from inside the model, so the folder stays on the path)
+        sys.path.insert(0, folder)
     try:
         loader.loader.exec_module(module)
     except Exception as exc:  # the user's file: report whatever it raised, with its type
@@ -152,6 +161,33 @@ def load_idata(path):
     return tree
 
 
+def _signature(tree):
+    """What must agree between a run and its baseline: the model and its variables' shapes."""
+    post = tree["posterior"].to_dataset()
+    shapes = {k: tuple(s for d, s in post[k].sizes.items() if d not in ("chain", "draw"))
+              for k in post.data_vars}
+    return tree.attrs.get("model_spec"), shapes
+
+
+def load_baseline(path, idata, given):
+    """The baseline run at ``path`` if it sampled the same model as ``idata``; None if there
+    is no file (or, when found beside the run rather than ``given``, if it does not match)."""
+    if not path.is_file():
+        if given:
+            raise CLIError(f"no such baseline file: {path}.")
+        return None
+    baseline = load_idata(path)
+    (spec, shapes), (b_spec, b_shapes) = _signature(idata), _signature(baseline)
+    if spec == b_spec and shapes == b_shapes:
+        return baseline
+    why = (f"it sampled model {b_spec!r}, this run {spec!r}" if spec != b_spec else
+           f"its variables {b_shapes} differ from this run's {shapes}")
+    if given:
+        raise CLIError(f"baseline {path} does not belong to this run: {why}.")
+    _say(f"ignoring {path}: {why}.")
+    return None
+
+
 # ---- commands ---------------------------------------------------------------------------
 
 def _say(msg):
@@ -218,17 +254,40 @@ def fill_run_defaults(args):
     return args
 
 
+def _stopped(idata, path):
+    """Say how a run that stopped early can go on; its exit status (0 if it did not)."""
+    if not int(idata.attrs.get("interrupted", 0)):
+        return 0
+    again = f"mcmcadapt resume {shlex.quote(str(path))}"
+    if idata.attrs.get("error"):
+        _say(f"sampling stopped because the model failed at {idata.attrs['error']}")
+        if "transition" in idata.attrs:
+            print(f"once the model is fixed, continue with: {again}")
+        return EXIT_MODEL_FAILED
+    if "transition" in idata.attrs:
+        print(f"continue with: {again}")
+    return EXIT_INTERRUPTED
+
+
 def cmd_run(args):
     fill_run_defaults(args)
     spec = args.model or DEFAULT_MODEL
     model = resolve_model(spec)
     out_dir = pathlib.Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CLIError(f"--out {args.out!r} is an existing file; give a folder (new or "
+                       "existing) for idata.nc and report.html.")
     _say(f"model {spec}: {model.dim} parameters; output in {out_dir}/")
     result, idata = _tune_and_sample(model, args, args.objective, args.seed, "run")
     interrupted = bool(idata.attrs.get("interrupted", 0)) or result.interrupted
     idata = _finish(idata, model, recorded_spec(spec))
+    out_dir.mkdir(parents=True, exist_ok=True)  # only now: a failed start leaves no folder
     save_idata(idata, out_dir / IDATA_FILE)
+    stale = out_dir / BASELINE_FILE
+    if stale.is_file():
+        # an earlier run's baseline: this run's report must not compare against it
+        stale.unlink()
+        _say(f"removed {stale}, the baseline of an earlier run in this folder")
     baseline = None
     if args.baseline and not interrupted:
         _, baseline = _tune_and_sample(model, args, "window", args.seed, "baseline")
@@ -239,9 +298,8 @@ def cmd_run(args):
     print(f"\ndraws: {out_dir / IDATA_FILE}")
     if path is not None:
         print(f"report: {path}")
-    if idata.attrs.get("interrupted", 0) and "transition" in idata.attrs:
-        print(f"continue with: mcmcadapt resume {out_dir / IDATA_FILE}")
-    return EXIT_INTERRUPTED if interrupted else 0
+    status = _stopped(idata, out_dir / IDATA_FILE)
+    return status or (EXIT_INTERRUPTED if interrupted else 0)
 
 
 def _model_of(idata, given):
@@ -278,16 +336,12 @@ def cmd_resume(args):
     tmp = path.with_name(path.name + ".partial")
     save_idata(idata, tmp)
     tmp.replace(path)
-    base_path = path.with_name(BASELINE_FILE)
-    baseline = load_idata(base_path) if base_path.is_file() else None
+    baseline = load_baseline(path.with_name(BASELINE_FILE), idata, given=False)
     out = _write_report(idata, path.with_name(REPORT_FILE), model, None, baseline)
     print(f"\ndraws: {path}")
     if out is not None:
         print(f"report: {out}")
-    interrupted = bool(idata.attrs.get("interrupted", 0))
-    if interrupted:
-        print(f"continue with: mcmcadapt resume {path}")
-    return EXIT_INTERRUPTED if interrupted else 0
+    return _stopped(idata, path)
 
 
 def cmd_report(args):
@@ -298,11 +352,15 @@ def cmd_report(args):
     if spec:
         try:
             model = resolve_model(str(spec))
-        except CLIError as exc:
+        except _USER_ERRORS as exc:
+            if args.model:
+                raise
             _say(f"model {spec!r} not available ({exc}); the report will have no KSD.")
-    base_path = (pathlib.Path(args.baseline) if args.baseline
-                 else pathlib.Path(args.idata).with_name(BASELINE_FILE))
-    baseline = load_idata(base_path) if base_path.is_file() else None
+    if args.baseline:
+        baseline = load_baseline(pathlib.Path(args.baseline), idata, given=True)
+    else:
+        baseline = load_baseline(pathlib.Path(args.idata).with_name(BASELINE_FILE), idata,
+                                 given=False)
     if _write_report(idata, out, model, None, baseline) is None:
         return 1
     print(f"report: {out}")

@@ -339,3 +339,142 @@ def test_a_model_file_is_recorded_by_absolute_path(model_file, tmp_path, monkeyp
     save_idata(idata, out / "idata.nc")
     assert main(["resume", str(out / "idata.nc"), "--draws", "5", "--no-progress"]) == 2
     assert "give it with --model" in capsys.readouterr().err
+
+
+# ---- found by a new user's review ---------------------------------------------------------
+
+def test_an_earlier_runs_baseline_is_not_compared(run_dir, model_file, tmp_path, capsys):
+    import shutil
+
+    out, _ = run_dir
+    folder = tmp_path / "shared"
+    shutil.copytree(out, folder)                   # a gaussian run with its baseline.nc
+    assert main(["run", f"{model_file}:correlated", *SMALL, "--out", str(folder),
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "removed" in err and not (folder / "baseline.nc").exists()
+    assert "window adaptation (baseline)" not in (folder / "report.html").read_text()
+    # a baseline of another model, beside the run or given, is not used either
+    shutil.copy(out / "baseline.nc", folder / "baseline.nc")
+    assert main(["report", str(folder / "idata.nc")]) == 0
+    assert "ignoring" in capsys.readouterr().err
+    assert "window adaptation (baseline)" not in (folder / "report.html").read_text()
+    assert main(["report", str(folder / "idata.nc"), "--baseline",
+                 str(out / "baseline.nc")]) == 2
+    assert "does not belong to this run: it sampled model 'gaussian'" in capsys.readouterr().err
+    assert main(["report", str(folder / "idata.nc"), "--baseline",
+                 str(tmp_path / "none.nc")]) == 2
+    assert "no such baseline file" in capsys.readouterr().err
+
+
+def test_out_must_be_a_folder_and_a_failed_start_leaves_none(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert main(["run", "gaussian", *SMALL, "--out", str(afile), "--no-progress"]) == 2
+    assert "is an existing file" in capsys.readouterr().err
+    assert main(["run", "gaussian", *SMALL, "--kernel", "ula", "--out",
+                 str(tmp_path / "new"), "--no-progress"]) == 2
+    assert "command line: --objective kl" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_model_file_imports_modules_beside_it(tmp_path, monkeypatch):
+    folder = tmp_path / "proj with space"
+    folder.mkdir()
+    (folder / "helpers_beside.py").write_text("SCALE = 2.0\n")
+    (folder / "model.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from helpers_beside import SCALE
+        from mcmcadapt.models.model import Model
+
+        def make():
+            return Model(lambda X: (-0.5 * np.sum(X**2, 1) / SCALE, -X / SCALE), 2)
+    """))
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))  # undone after the test
+    model = resolve_model(f"{folder / 'model.py'}:make")
+    lp, _ = model.logp_and_grad(np.ones((1, 2)))
+    assert lp[0] == -0.5
+
+
+def test_a_model_failure_is_not_a_ctrl_c(tmp_path, capsys):
+    folder = tmp_path / "out dir"
+    (tmp_path / "flaky.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from mcmcadapt.models.model import Model
+
+        def make():
+            calls = [0]
+
+            def lg(X):
+                if X.shape[0] == 2:
+                    calls[0] += 1
+                    if calls[0] == 40:
+                        raise RuntimeError("simulated crash")
+                return -0.5 * np.sum(X**2, 1), -X
+            return Model(lg, 2, name="flaky")
+    """))
+    with pytest.warns(RuntimeWarning, match="simulated crash"):
+        code = main(["run", f"{tmp_path / 'flaky.py'}:make", *SMALL, "--out", str(folder),
+                     "--no-progress"])
+    assert code == cli.EXIT_MODEL_FAILED != cli.EXIT_INTERRUPTED
+    out, err = capsys.readouterr()
+    assert "sampling stopped because the model failed" in err
+    assert re.search(r"RuntimeError: simulated crash \(at .*flaky\.py:\d+, in lg\)", err)
+    # the path with a space is quoted, so the line can be pasted into a shell
+    assert f"continue with: mcmcadapt resume '{folder / 'idata.nc'}'" in out
+    assert "sampling stopped because the model failed" in out  # the summary's warning
+
+
+def test_missing_reference_data_is_one_line(monkeypatch, tmp_path, capsys):
+    from mcmcadapt.datasets import paths
+
+    monkeypatch.setenv(paths.ENV_VAR, str(tmp_path / "nowhere"))
+    monkeypatch.setattr(paths, "_REPO_ROOT", tmp_path / "repo")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "logistic-german", *SMALL, "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mcmcadapt: error: reference data folder not found")
+    assert "MCMCADAPT_SHARED_DATA" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_python_dash_m_runs_the_command_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "mcmcadapt", "models"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and "funnel10" in done.stdout.split()
+
+
+def test_the_readme_model_file_runs(tmp_path, capsys):
+    import pathlib
+
+    from mcmcadapt.models import check_gradients
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Your own model", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my_model.py"
+    path.write_text(code)
+    model = resolve_model(f"{path}:make")
+    X = np.column_stack([np.linspace(-1, 3, 7), np.log(np.linspace(0.5, 2, 7))])  # unconstrained
+    assert check_gradients(model, X) < 1e-6
+    assert main(["run", f"{path}:make", "--tune-chains", "32", "--steps", "200", "--chains",
+                 "4", "--draws", "1000", "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    tree = load_idata(tmp_path / "out" / "idata.nc")
+    post = tree["posterior"]
+    assert set(post.data_vars) == {"mu", "sigma"} and float(post["sigma"].min()) > 0
+    # posterior mean of mu by quadrature over (mu, log sigma), Jacobian included
+    y = np.array([2.1, 1.4, 3.3, 2.8, 1.9])
+    mu, ls = np.meshgrid(np.linspace(-15, 20, 1401), np.linspace(-4, 6, 1001), indexing="ij")
+    sig = np.exp(ls)
+    logd = (-0.5 * np.sum(((y[:, None, None] - mu) / sig) ** 2, 0) - y.size * ls
+            - 0.5 * mu**2 / 100 + ls)
+    w = np.exp(logd - logd.max())
+    truth = float(np.sum(w * mu) / np.sum(w))
+    from mcmcadapt.diagnostics import summarize
+
+    row = summarize(tree).table.loc["mu"]
+    assert abs(row["mean"] - truth) < 4 * row["mcse_mean"] + 1e-3

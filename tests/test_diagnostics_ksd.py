@@ -148,3 +148,18 @@ def test_ksd_in_text_and_skipped_without_model():
     assert "KSD (IMQ)" in summarize(idata, gaussian_model(DIM)).to_text()
     s = summarize(idata)
     assert s.ksd is None and "KSD" not in s.to_text()
+
+
+def test_ksd_that_cannot_be_judged_is_said_so():
+    from mcmcadapt.diagnostics.ksd_check import fmt_ksd, ksd_caveat
+
+    assert fmt_ksd(np.nan) == "n/a" and fmt_ksd(0.0) == "≈0" and fmt_ksd(0.0123) == "0.0123"
+    assert ksd_caveat(0.5, [50, 50]) == ""
+    assert "no discrepancy detectable" in ksd_caveat(0.0, [50, 50])
+    assert "only 4 draws kept" in ksd_caveat(0.3, [1, 1, 1, 1])
+    # one strongly autocorrelated chain: about one kept draw per window
+    rng = np.random.default_rng(9)
+    x = ar1_chains(rng, 1, 100, DIM, 0.999)
+    s = summarize(make_idata({"x": x}), gaussian_model(DIM))
+    line = next(t for t in s.to_text().splitlines() if t.startswith("KSD (IMQ)"))
+    assert "too few to judge" in line and "nan" not in line

@@ -56,6 +56,11 @@ def test_groups_variables_and_dims(schools_run):
     assert set(post.data_vars) == {"mu", "tau", "theta_tilde"}
     assert post["theta_tilde"].dims == ("chain", "draw", "theta_tilde_dim_0")
     assert post["theta_tilde"].shape == (3, 120, 8)
+    # index coordinates and provenance, as ArviZ's own converters write them
+    np.testing.assert_array_equal(post["theta_tilde_dim_0"].values, np.arange(8))
+    for group in ("posterior", "sample_stats", "warmup_posterior", "warmup_sample_stats"):
+        assert tree[group].attrs["inference_library"] == "mcmcadapt", group
+        assert "created_at" in tree[group].attrs, group
     assert post["tau"].dims == ("chain", "draw")
     assert np.all(post["tau"].values > 0)  # constrained space
     stats = tree["sample_stats"]
@@ -93,6 +98,16 @@ def test_arviz_diagnostics_run_on_output(schools_run):
     ess = azs.ess(tree, method="tail", prob=(0.05, 0.95))
     assert float(ess["mu"]) > 10
     assert float(azs.rhat(tree)["mu"]) < 1.2
+
+
+def test_arviz_plots_select_by_the_coordinates(schools_run, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    az.plot_rank(schools_run[3], var_names=["theta_tilde"])  # failed without index coords
+    plt.close("all")
 
 
 def test_exact_hessian_counts_too():
@@ -146,7 +161,8 @@ def test_chains_start_from_tuned_population():
     # one MALA step from a population member: within a few step sizes of one of them
     gaps = np.linalg.norm(first[:, None, :] - result.state.x[None], axis=2).min(axis=1)
     assert np.all(gaps < 10 * result.params["step_size"] * 2.0)
-    more = ma.sample(model, result, chains=9, draws=2, seed=3, progress=False)
+    with pytest.warns(RuntimeWarning, match="start at the same point"):
+        more = ma.sample(model, result, chains=9, draws=2, seed=3, progress=False)
     assert more["posterior"].sizes["chain"] == 9
 
 
@@ -181,3 +197,4 @@ def test_import_is_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+

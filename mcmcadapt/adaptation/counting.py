@@ -9,6 +9,7 @@ Hessian-vector product is counted as 1).
 """
 
 import time
+import traceback
 
 import numpy as np
 
@@ -67,7 +68,11 @@ def _forward(method, name, *args, **kwargs):
         raise
     except Exception as exc:
         owner = getattr(getattr(method, "__self__", None), "name", "model")
-        raise ModelError(f"model {owner!r}: {name} raised {type(exc).__name__}: {exc}") from exc
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = (f" (at {frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})"
+                 if len(frames) > 1 else "")  # frame 0 is this function's own call
+        raise ModelError(f"model {owner!r}: {name} raised {type(exc).__name__}: {exc}{where}"
+                         ) from exc
 
 
 def _has_analytic_hvp(model):

@@ -158,7 +158,7 @@ class SpeedObjective(Objective):
         if not transition.metropolis:
             raise HyperparameterError(
                 f"the speed objective needs an accept/reject step; the kernel "
-                f"{transition.name!r} is unadjusted — use objective='kl'.")
+                f"{transition.name!r} is unadjusted — use objective='kl' (command line: --objective kl).")
         self.target_ = resolve_target(self.target_accept, transition, DEFAULT_TARGET, 0.6)
         # Stan's threshold 0.5, but never past the stability edge. Measured alternatives
         # (HMC, 32×200): restarting at the target itself (0.9), or keeping the proposal

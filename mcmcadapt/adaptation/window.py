@@ -93,7 +93,7 @@ class WindowAdaptation(Objective):
         if not transition.metropolis:
             raise HyperparameterError(
                 f"window adaptation tunes the step size to a target acceptance rate, which "
-                f"the unadjusted kernel {transition.name!r} does not have; use objective='kl'.")
+                f"the unadjusted kernel {transition.name!r} does not have; use objective='kl' (command line: --objective kl).")
         self.target_ = resolve_target(self.target_accept, transition)
         self.dual = DualAveraging(self.target_, self.gamma, self.kappa, self.t0, self.centre)
         kind = metric_kind(transition, phi) if self.adapt_metric else None

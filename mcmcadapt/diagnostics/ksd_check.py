@@ -49,6 +49,26 @@ class KSDProfile(NamedTuple):
     trend_z: float
 
 
+def fmt_ksd(value):
+    """A KSD value for display: "n/a" when not computed (a window with < 2 kept draws), "≈0"
+    when the U-statistic is ≤ 0 (:func:`mcmcadapt.score.ksd.ksd` then returns 0)."""
+    if not np.isfinite(value):
+        return "n/a"
+    return "≈0" if value == 0.0 else f"{value:.4g}"
+
+
+def ksd_caveat(overall, points):
+    """What a reader must know about the overall KSD of ``points`` kept draws, or ""."""
+    total = int(np.sum(points))
+    notes = []
+    if overall == 0.0:
+        notes.append("U-statistic ≤ 0: no discrepancy detectable from these draws")
+    if total < TREND_MIN_POINTS:
+        notes.append(f"only {total} draws kept (about one per autocorrelation time): "
+                     "too few to judge")
+    return "; ".join(notes)
+
+
 def stein_matrix(X, S):
     """Stein kernel matrix h_p(x_i, x_j) (m, m) for points X (m, d) with scores S = ∇log p(X).
 

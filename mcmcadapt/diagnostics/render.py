@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .ksd_check import fmt_ksd, ksd_caveat
 from .summary import COLUMNS
 
 _HEAD = {"mean": "mean", "sd": "sd", "mcse_mean": "mcse_mean", "mcse_sd": "mcse_sd",
@@ -51,6 +52,8 @@ def render_text(summary, max_rows=20):
         n_bad = int(s.flagged.sum()) - int(s.flagged[shown].sum())
         lines.append(f"... {hidden} more quantities not shown (worst first), "
                      f"{n_bad} of them flagged")
+    if s.n_chains < 2:
+        lines.append("r_hat n/a: R-hat compares chains and needs at least 2.")
     lines.append("")
     stats = []
     if s.divergences is not None:
@@ -62,11 +65,13 @@ def render_text(summary, max_rows=20):
     if stats:
         lines.append("; ".join(stats))
     if s.ksd is not None:
-        wins = ", ".join(f"{v:.3g}" for v in s.ksd_windows)
+        wins = ", ".join(fmt_ksd(v) for v in s.ksd_windows)
         kept = ", ".join(str(int(n)) for n in s.ksd_points)
-        lines.append(f"KSD (IMQ) of the draws vs the model score: {s.ksd:.4g} "
-                     f"(per window of the run: {wins}; draws kept: {kept}; "
-                     f"trend z {_num(s.ksd_trend_z)})")
+        caveat = ksd_caveat(s.ksd, s.ksd_points)
+        lines.append(f"KSD (IMQ) of the draws vs the model score: {fmt_ksd(s.ksd)}"
+                     + (f" ({caveat})" if caveat else "")
+                     + f"; per window of the run: {wins}; draws kept: {kept}; "
+                     f"trend z {_num(s.ksd_trend_z)}")
     if s.ess_per_grad is not None:
         e = s.ess_per_grad
         counted = "warm-up counted" if e["warmup_counted"] else "warm-up NOT counted (unknown)"

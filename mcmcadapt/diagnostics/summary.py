@@ -128,6 +128,8 @@ def _run_info(idata):
         except (TypeError, ValueError):
             info["settings"] = attrs["settings"]
     info["interrupted"] = bool(int(attrs.get("interrupted", 0)))
+    if attrs.get("error"):
+        info["error"] = str(attrs["error"])
     try:
         seeds = json.loads(attrs.get("resume_seeds", "[]"))
     except (TypeError, ValueError):
@@ -176,7 +178,8 @@ def _convergence_checks(labels, conv, rhat_max, ess_min, ess_per_chain_min, warn
         warnings.append(DiagnosticWarning(
             "ess",
             f"bulk or tail ESS < {ess_per_chain_min} per chain (< {ess_min:g} in total) for "
-            f"{len(names)} quantities ({_fmt_labels(names)}; min {worst:.0f}): estimates "
+            f"{len(names)} {'quantity' if len(names) == 1 else 'quantities'} "
+            f"({_fmt_labels(names)}; min {worst:.0f}): estimates "
             "are unreliable. Draw more, or improve the kernel's tuning.", names))
     return bad_rhat | bad_ess
 
@@ -342,10 +345,11 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
     n_warm, n_samp = _grad_counts(idata)
     run = _run_info(idata)
     if run["interrupted"]:
+        why = (f"sampling stopped because the model failed ({run['error']})"
+               if run.get("error") else "the run was interrupted")
         warnings.append(DiagnosticWarning(
             "interrupted",
-            f"the run was interrupted; these diagnostics use the {n_draws} draws per chain "
-            "that were completed"
+            f"{why}; these diagnostics use the {n_draws} draws per chain that were completed"
             + ("; mcmcadapt.resume(model, idata) (command line: mcmcadapt resume "
                "IDATA.nc) continues the chains." if "transition" in idata.attrs else ".")))
     return Summary(

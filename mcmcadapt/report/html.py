@@ -7,6 +7,7 @@ from html import escape
 
 import numpy as np
 
+from ..diagnostics.ksd_check import fmt_ksd, ksd_caveat
 from ..diagnostics.render import rows_to_show
 from ..diagnostics.summary import COLUMNS
 
@@ -103,6 +104,8 @@ def summary_table(summary, max_rows):
         n_bad = int(s.flagged.sum()) - int(s.flagged[shown].sum())
         more = (f"<p>{len(s.labels) - len(shown)} more quantities not shown (the table lists "
                 f"the worst first); {n_bad} of them flagged.</p>")
+    if s.n_chains < 2:
+        more += "<p>r_hat n/a: R-hat compares chains and needs at least 2.</p>"
     return (f'<table class="summary"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>{more}")
 
@@ -118,10 +121,12 @@ def sampler_rows(summary):
     if s.ebfmi is not None:
         pairs.append(("E-BFMI per chain", ", ".join(f"{v:.2f}" for v in s.ebfmi)))
     if s.ksd is not None:
-        wins = ", ".join(f"{v:.3g}" for v in s.ksd_windows)
+        wins = ", ".join(fmt_ksd(v) for v in s.ksd_windows)
         kept = ", ".join(str(int(n)) for n in s.ksd_points)
+        caveat = ksd_caveat(s.ksd, s.ksd_points)
         pairs.append(("KSD (IMQ) vs model score",
-                      f"{s.ksd:.4g}; per consecutive window of the run: {wins} (draws kept: "
+                      f"{escape(fmt_ksd(s.ksd))}" + (f" ({escape(caveat)})" if caveat else "")
+                      + f"; per consecutive window of the run: {escape(wins)} (draws kept: "
                       f"{kept}); trend z = {_num(s.ksd_trend_z)} (warns beyond "
                       f"&plusmn;{s.thresholds['ksd_trend_z']})"))
     else:

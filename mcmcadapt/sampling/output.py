@@ -33,11 +33,23 @@ def _named_dataset(model, X, extra_coords):
     """Dataset of the named variables of ``model`` for positions X (chain, draw, d)."""
     import xarray as xr
 
-    data = {}
+    data, coords = {}, dict(extra_coords)
     for name, arr in model.to_named(X).items():
         dims = ["chain", "draw"] + [f"{name}_dim_{k}" for k in range(arr.ndim - 2)]
         data[name] = (dims, arr)
-    return xr.Dataset(data, coords=extra_coords)
+        # index coordinates, as ArviZ's converters give them (its plots select by them)
+        coords.update({dim: np.arange(size) for dim, size in zip(dims[2:], arr.shape[2:])})
+    return xr.Dataset(data, coords=coords, attrs=group_attrs())
+
+
+def group_attrs():
+    """ArviZ's provenance attributes of a group (creation time, libraries and versions)."""
+    import arviz_base as azb
+
+    from .. import __version__
+
+    return {**azb.make_attrs(), "inference_library": "mcmcadapt",
+            "inference_library_version": __version__}
 
 
 def _jsonable(value):
@@ -60,7 +72,8 @@ def draw_coords(shape, first, chains=None):
 def _stats_dataset(stats, coords):
     import xarray as xr
 
-    return xr.Dataset({k: (("chain", "draw"), v) for k, v in stats.items()}, coords=coords)
+    return xr.Dataset({k: (("chain", "draw"), v) for k, v in stats.items()}, coords=coords,
+                      attrs=group_attrs())
 
 
 def sampler_state(transition, phi, x, last_draw, chains):
@@ -105,7 +118,7 @@ def build_datatree(model, result, run, n_grad_sampling, seed, rng, draws_request
                   for name in ("lp", "acceptance_rate", "diverging", "n_grad", "energy")
                   if name in wd}
         wstats["step_size"] = (("chain", "draw"), np.broadcast_to(wd["step_size"], (k, T)))
-        groups["warmup_sample_stats"] = xr.Dataset(wstats, coords=wcoords)
+        groups["warmup_sample_stats"] = xr.Dataset(wstats, coords=wcoords, attrs=group_attrs())
     h = result.history
     n_it = len(h["acceptance_rate"])
     adapt = {name: ("iteration", h[name]) for name in

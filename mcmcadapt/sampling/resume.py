@@ -59,7 +59,7 @@ def resume(model, idata, draws=None, seed=None, progress=None):
         if draws < 1:
             raise InputError(
                 f"the run is complete ({last + 1} of {requested} draws per chain); pass "
-                "draws= to add more.")
+                "draws= to add more (command line: --draws N).")
     draws = positive_int(draws, "draws", error=InputError)
     if seed is None and "rng_state" in idata.attrs:
         rng = np.random.default_rng()

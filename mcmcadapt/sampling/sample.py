@@ -32,6 +32,12 @@ def starting_chains(result, chains, rng):
     """Indices of ``chains`` members of the tuned population (without replacement when the
     population is large enough, else with)."""
     n = result.state.x.shape[0]
+    if chains > n:
+        warnings.warn(
+            f"sampling {chains} chains from a tuned population of {n}: some chains start at "
+            "the same point (they separate at their first step, but R-hat's check of "
+            f"dispersed starts is weaker); tune with chains >= {chains} to avoid it.",
+            RuntimeWarning, stacklevel=3)
     return rng.choice(n, size=chains, replace=chains > n)
 
 
