@@ -368,7 +368,15 @@ def cmd_report(args):
 
 
 def cmd_models(args):
-    print("\n".join(builtin_names()))
+    from .datasets.paths import ENV_VAR
+    from .models.targets import NEEDS_SHARED_DATA
+
+    names = builtin_names()
+    width = max(map(len, names))
+    for name in names:
+        note = (f"  needs the reference data (../shared/data or {ENV_VAR})"
+                if name in NEEDS_SHARED_DATA else "")
+        print(f"{name:<{width}}{note}".rstrip())
     return 0
 
 

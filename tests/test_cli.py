@@ -148,7 +148,12 @@ def test_unknown_builtin_lists_choices(capsys):
 
 def test_models_command_lists_registry(capsys):
     assert main(["models"]) == 0
-    assert capsys.readouterr().out.split() == cli.builtin_names()
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == cli.builtin_names()
+    from mcmcadapt.models.targets import NEEDS_SHARED_DATA
+
+    for line in lines:
+        assert ("needs the reference data" in line) == (line.split()[0] in NEEDS_SHARED_DATA)
 
 
 # ---- end to end -------------------------------------------------------------------------
