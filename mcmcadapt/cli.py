@@ -11,6 +11,7 @@ import argparse
 import difflib
 import importlib.util
 import json
+import os
 import pathlib
 import shlex
 import sys
@@ -277,6 +278,12 @@ def cmd_run(args):
     if out_dir.exists() and not out_dir.is_dir():
         raise CLIError(f"--out {args.out!r} is an existing file; give a folder (new or "
                        "existing) for idata.nc and report.html.")
+    # the folder is made after sampling (a failed start leaves none); a run that could not
+    # save what it sampled is found out now instead
+    nearest = next(p for p in (out_dir.absolute(), *out_dir.absolute().parents) if p.exists())
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot write to {nearest} (for --out {args.out!r}); give a folder "
+                       "you can write to.")
     _say(f"model {spec}: {model.dim} parameters; output in {out_dir}/")
     result, idata = _tune_and_sample(model, args, args.objective, args.seed, "run")
     interrupted = bool(idata.attrs.get("interrupted", 0)) or result.interrupted

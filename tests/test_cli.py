@@ -372,7 +372,8 @@ def test_an_earlier_runs_baseline_is_not_compared(run_dir, model_file, tmp_path,
     assert "no such baseline file" in capsys.readouterr().err
 
 
-def test_out_must_be_a_folder_and_a_failed_start_leaves_none(tmp_path, capsys):
+def test_out_must_be_a_folder_and_a_failed_start_leaves_none(tmp_path, capsys,
+                                                             monkeypatch):
     afile = tmp_path / "afile"
     afile.write_text("")
     assert main(["run", "gaussian", *SMALL, "--out", str(afile), "--no-progress"]) == 2
@@ -381,6 +382,12 @@ def test_out_must_be_a_folder_and_a_failed_start_leaves_none(tmp_path, capsys):
                  str(tmp_path / "new"), "--no-progress"]) == 2
     assert "command line: --objective kl" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+    # an unwritable place is found out before tuning, not after sampling
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
+    assert main(["run", "gaussian", *SMALL, "--out", str(tmp_path / "a" / "b"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write to {tmp_path}" in err and "tuning" not in err
 
 
 def test_a_model_file_imports_modules_beside_it(tmp_path, monkeypatch):

@@ -20,6 +20,9 @@ EBFMI_MIN = 0.3
 # d = 1 to 10, at least ksd_check.TREND_MIN_POINTS points per window) |z| stayed below 2.4
 # in every one of thousands of simulated runs.
 KSD_TREND_Z = 2.5
+# A chain is called frozen only from this many draws on: in a short run a working sampler
+# can reject every proposal by chance (0.55^5 = 5% for 5 draws at acceptance 0.45).
+FROZEN_MIN_DRAWS = 20
 
 COLUMNS = ("mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")
 
@@ -192,6 +195,8 @@ def _stuck_checks(labels, draws, warnings):
     draws : (chains, draws, k)."""
     moves = np.ptp(draws, axis=1) > 0
     frozen = np.flatnonzero(~moves.any(axis=1))
+    if draws.shape[1] < FROZEN_MIN_DRAWS:
+        frozen = frozen[:0]
     constant = ~(np.ptp(draws, axis=(0, 1)) > 0)
     names = [lab for lab, b in zip(labels, constant) if b]
     if frozen.size:
