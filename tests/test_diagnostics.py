@@ -368,3 +368,73 @@ def test_huge_rhat_keeps_the_table_aligned():
     row = next(line for line in s.to_text().splitlines() if line.startswith("x "))
     assert s.columns["r_hat"][0] > 1e3
     assert row.split()[-2] == f"{s.columns['r_hat'][0]:.3g}" and row.endswith(" !")
+
+
+def test_ess_per_gradient_of_selected_chains_and_cut_draws():
+    rng = np.random.default_rng(15)
+    idata = make_idata({"x": rng.standard_normal((4, 200))}, n_grad_per_draw=3,
+                       n_grad_warmup=1000)
+    full = summarize(idata)
+    assert (full.n_grad_warmup, full.n_grad_sampling) == (1000, 4 * 200 * 3)
+    two = summarize(idata.isel(chain=[0, 2]))
+    assert (two.n_grad_warmup, two.n_grad_sampling) == (1000, 2 * 200 * 3)
+    cut = summarize(idata.isel(draw=slice(50, None)))   # burn-in dropped: still paid for
+    assert cut.n_grad_sampling == 4 * 200 * 3
+
+
+def test_undefined_statistics_are_nan_and_scale_does_not_matter():
+    from mcmcadapt.diagnostics import _arviz
+
+    rng = np.random.default_rng(16)
+    x = ar1_chains(rng, 4, 300, 1, 0.9)
+    binary = np.ones((4, 300, 1))
+    binary[0, 100:140] = 0.0                       # 3% zeros: both quantile indicators constant
+    draws = np.concatenate([x, 1e-17 * x, np.full((4, 300, 1), 2.5), binary], axis=2)
+    conv = _arviz.convergence(draws)
+    # a quantity spread over 1e-17 has the same ESS and R-hat, and its MCSE scales with it
+    for key in ("ess_bulk", "ess_tail", "r_hat"):
+        assert conv[key][1] == pytest.approx(conv[key][0], rel=1e-9), key
+    for key in ("mcse_mean", "mcse_sd"):
+        assert conv[key][1] == pytest.approx(1e-17 * conv[key][0], rel=1e-9), key
+    assert all(np.isnan(conv[key][2]) for key in conv)          # constant: all undefined
+    assert np.isnan(conv["ess_tail"][3]) and np.isfinite(conv["ess_bulk"][3])
+
+
+def test_no_warnings_claims_only_what_was_checked():
+    rng = np.random.default_rng(17)
+    one = summarize(make_idata({"x": rng.standard_normal((1, 1000))}))
+    passed, skipped = one.checks()
+    assert not any("R-hat" in p for p in passed) and any("R-hat" in s for s in skipped)
+    text = one.to_text()
+    assert "No warnings: bulk and tail ESS" in text and "Not checked: R-hat" in text
+    # no divergence record: not claimed
+    tree = make_idata({"x": rng.standard_normal((4, 500))})
+    del tree["sample_stats"]["diverging"]
+    passed, skipped = summarize(tree).checks()
+    assert "no divergences" not in passed and any("divergences" in s for s in skipped)
+    # a KSD whose trend could not be tested (strongly autocorrelated draws: few kept)
+    slow = summarize(make_idata({"x": ar1_chains(rng, 4, 200, 2, 0.995)}), gaussian_model(2))
+    assert np.isnan(slow.ksd_trend_z)
+    assert "no KSD trend" not in slow.checks()[0] and any("KSD trend" in s
+                                                            for s in slow.checks()[1])
+
+
+def test_interrupted_tuning_is_a_warning():
+    rng = np.random.default_rng(18)
+    s = summarize(make_idata({"x": rng.standard_normal((4, 400))},
+                             attrs={"tuning_interrupted": 1}))
+    w = [w for w in s.warnings if w.kind == "interrupted"]
+    assert len(w) == 1 and "tuning was interrupted before its 50 iterations" in w[0].message
+
+
+def test_truncated_table_keeps_flagged_rows_first():
+    from mcmcadapt.diagnostics.render import rows_to_show
+
+    rng = np.random.default_rng(19)
+    x = rng.standard_normal((4, 300, 40))
+    x[:, :, 30:] = 1.0                             # ten constant quantities: flagged, R-hat NaN
+    x[:, :, 5] += np.array([0, 0, 0, 0.1])[:, None]   # a mild R-hat excess, maybe unflagged
+    s = summarize(make_idata({"x": x}))
+    shown = rows_to_show(s, 12)
+    assert set(range(30, 40)) <= set(shown) and len(shown) == 12
+    assert "flagged first" in s.to_text(max_rows=12)

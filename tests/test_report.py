@@ -270,10 +270,37 @@ def test_baseline_without_counts_for_this_run_is_not_mislabelled(runs, tmp_path)
     import xarray as xr
 
     _, base = runs
-    post = np.random.default_rng(4).standard_normal((4, 200, 2))
+    rng = np.random.default_rng(4)
     plain = xr.DataTree.from_dict({"posterior": xr.Dataset(
-        {"theta": (("chain", "draw", "theta_dim_0"), post)})})
+        {"mu": (("chain", "draw"), rng.standard_normal((4, 200))),
+         "theta": (("chain", "draw", "theta_dim_0"), rng.standard_normal((4, 200, 2)))})})
     text = report(plain, None, tmp_path / "r.html", baseline=base).read_text()
     section = text.split('id="efficiency"')[1].split("</section>")[0]
     assert "No gradient counts in this output" in section
     assert "baseline" not in section.split("No gradient counts")[0]
+
+
+def test_a_baseline_must_be_of_the_same_model_and_is_shown_whole(runs, tmp_path):
+    idata, base = runs
+    other = make_idata({"mu": np.random.default_rng(5).standard_normal((4, 300))})
+    with pytest.raises(InputError, match="diagnosed quantities differ"):
+        report(idata, None, tmp_path / "r.html", baseline=other)
+    renamed = base.copy()
+    renamed.attrs["model"] = "banana"
+    with pytest.raises(InputError, match="sampled model 'banana', this run 'gauss'"):
+        report(idata, None, tmp_path / "r.html", baseline=renamed)
+    # lengths, counts and warnings of both runs beside the ratio; a longer baseline is said
+    longer = make_idata({"mu": np.random.default_rng(6).standard_normal((4, 600)),
+                         "theta": np.random.default_rng(7).standard_normal((4, 600, 2))})
+    section = report(idata, None, tmp_path / "r.html", baseline=longer).read_text()
+    section = section.split('id="efficiency"')[1].split("</section>")[0]
+    assert "4 x 300" in section and "4 x 600" in section and "kept different numbers" in section
+    assert "12000 + 3600" in section and "r_hat" in section   # this run's R-hat warning
+    # a baseline without gradient counts is named, not reported as missing
+    bare = longer.copy()
+    del bare["sample_stats"]
+    bare.attrs = {k: v for k, v in bare.attrs.items() if not k.startswith("n_grad")}
+    del bare["adaptation"]
+    section = report(idata, None, tmp_path / "r.html", baseline=bare).read_text()
+    assert "cannot be compared: it has no gradient counts" in section
+    assert "No window-adaptation baseline was given" not in section

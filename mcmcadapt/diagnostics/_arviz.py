@@ -33,19 +33,38 @@ def convergence(draws):
 
     Returns a dict of ``(k,)`` arrays: ``ess_bulk``, ``ess_tail``, ``r_hat`` (NaN with one
     chain: R-hat needs at least two), ``mcse_mean``, ``mcse_sd``.
+
+    Undefined values are NaN, not ArviZ's stand-ins: everything for a quantity with one value
+    in every draw (ArviZ reports ESS = all draws and MCSE 0), and tail ESS when a quantile
+    indicator is constant (a binary quantity with fewer than 5% of draws on one side; Stan's
+    convention). Each quantity is standardised first (ESS and R-hat do not depend on scale,
+    MCSE scales back): ArviZ takes a series spread over less than ~1e-15 for a constant one,
+    which made the MCSE of tiny predictive probabilities 10x too small.
     """
     draws = _axes(draws)
     azs = _stats()
     ax = dict(chain_axis=0, draw_axis=1)
-    return {
-        "ess_bulk": np.asarray(azs.ess(draws, method="bulk", **ax), dtype=np.float64),
-        "ess_tail": np.asarray(azs.ess(draws, method="tail", prob=TAIL_PROB, **ax),
-                               dtype=np.float64),
-        "r_hat": (np.asarray(azs.rhat(draws, method="rank", **ax), dtype=np.float64)
-                  if draws.shape[0] > 1 else np.full(draws.shape[2], np.nan)),
-        "mcse_mean": np.asarray(azs.mcse(draws, method="mean", **ax), dtype=np.float64),
-        "mcse_sd": np.asarray(azs.mcse(draws, method="sd", **ax), dtype=np.float64),
-    }
+    k = draws.shape[2]
+    out = {name: np.full(k, np.nan) for name in
+           ("ess_bulk", "ess_tail", "r_hat", "mcse_mean", "mcse_sd")}
+    flat = draws.reshape(-1, k)
+    scale = flat.std(axis=0)
+    live = np.flatnonzero(np.ptp(flat, axis=0) > 0)
+    if not live.size:
+        return out
+    z = (draws[:, :, live] - flat[:, live].mean(axis=0)) / scale[live]
+    out["ess_bulk"][live] = np.asarray(azs.ess(z, method="bulk", **ax), dtype=np.float64)
+    tail = np.asarray(azs.ess(z, method="tail", prob=TAIL_PROB, **ax), dtype=np.float64)
+    top = flat[:, live].max(axis=0)
+    constant_tail = np.any(np.quantile(flat[:, live], TAIL_PROB, axis=0) >= top, axis=0)
+    out["ess_tail"][live] = np.where(constant_tail, np.nan, tail)
+    if draws.shape[0] > 1:
+        out["r_hat"][live] = np.asarray(azs.rhat(z, method="rank", **ax), dtype=np.float64)
+    out["mcse_mean"][live] = scale[live] * np.asarray(azs.mcse(z, method="mean", **ax),
+                                                      dtype=np.float64)
+    out["mcse_sd"][live] = scale[live] * np.asarray(azs.mcse(z, method="sd", **ax),
+                                                    dtype=np.float64)
+    return out
 
 
 def ebfmi(energy):

@@ -20,14 +20,15 @@ def _num(value, col=""):
 
 
 def rows_to_show(summary, max_rows):
-    """Indices of the rows to print: all if few, else the worst first (R-hat desc, ESS asc)."""
+    """Indices of the rows to print, in index order: all if few, else the ``max_rows`` worst
+    (flagged rows first, then by R-hat descending, then by ESS ascending)."""
     k = len(summary.labels)
     if k <= max_rows:
         return list(range(k))
     c = summary.columns
     rhat = np.nan_to_num(c["r_hat"], nan=0.0)
-    ess = np.nan_to_num(np.minimum(c["ess_bulk"], c["ess_tail"]), nan=np.inf)
-    order = np.lexsort((ess, -rhat))
+    ess = np.nan_to_num(np.fmin(c["ess_bulk"], c["ess_tail"]), nan=np.inf)
+    order = np.lexsort((ess, -rhat, ~np.asarray(summary.flagged, bool)))
     return sorted(order[:max_rows].tolist())
 
 
@@ -50,8 +51,8 @@ def render_text(summary, max_rows=20):
     if len(shown) < len(s.labels):
         hidden = len(s.labels) - len(shown)
         n_bad = int(s.flagged.sum()) - int(s.flagged[shown].sum())
-        lines.append(f"... {hidden} more quantities not shown (worst first), "
-                     f"{n_bad} of them flagged")
+        lines.append(f"... {hidden} more quantities not shown (the table keeps the worst: "
+                     f"flagged first, then by R-hat), {n_bad} of them flagged")
     if s.n_chains < 2:
         lines.append("r_hat n/a: R-hat compares chains and needs at least 2.")
     lines.append("")
@@ -84,9 +85,7 @@ def render_text(summary, max_rows=20):
         lines.append(f"{len(s.warnings)} warning(s):")
         lines.extend(f"  WARNING {w}" for w in s.warnings)
     else:
-        t = s.thresholds
-        lines.append(f"No warnings: R-hat <= {t['rhat_max']}, ESS >= {t['ess_per_chain_min']} "
-                     "per chain, no divergences"
-                     + (f", E-BFMI >= {t['ebfmi_min']}" if s.ebfmi is not None else "")
-                     + (", no KSD trend" if s.ksd is not None else "") + ".")
+        passed, skipped = s.checks()
+        lines.append("No warnings: " + ", ".join(passed) + "."
+                     + (" Not checked: " + "; ".join(skipped) + "." if skipped else ""))
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import numpy as np
 from .._validation import positive_int
 from ..errors import InputError
 from . import _arviz
-from .ksd_check import ksd_profile
+from .ksd_check import fmt_ksd, ksd_profile
 from .quantities import diagnosed_quantities, group_names, posterior_flat
 
 # Warning thresholds (Vehtari et al. 2021 for R-hat and ESS; Betancourt 2016 for E-BFMI).
@@ -92,6 +92,30 @@ class Summary:
 
         return pd.DataFrame({c: self.columns[c] for c in COLUMNS}, index=self.labels)
 
+    def checks(self):
+        """(passed, not_checked): short descriptions of the checks this summary ran and of
+        those it could not run (one chain, no divergence record, too few draws for the KSD
+        trend), so that "no warnings" claims only what was checked."""
+        t = self.thresholds
+        passed, skipped = [], []
+        if self.n_chains >= 2:
+            passed.append(f"R-hat <= {t['rhat_max']}")
+        else:
+            skipped.append("R-hat (needs 2 or more chains)")
+        passed.append(f"bulk and tail ESS >= {t['ess_per_chain_min']} per chain")
+        if self.divergences is not None:
+            passed.append("no divergences")
+        else:
+            skipped.append("divergences (the output records none)")
+        if self.ebfmi is not None:
+            passed.append(f"E-BFMI >= {t['ebfmi_min']}")
+        if self.ksd is not None:
+            if np.isfinite(self.ksd_trend_z):
+                passed.append("no KSD trend")
+            else:
+                skipped.append("KSD trend (too few draws kept per window)")
+        return passed, skipped
+
     def to_text(self, max_rows=20):
         from .render import render_text
 
@@ -109,16 +133,28 @@ def _sample_stat(idata, group, name):
 
 
 def _grad_counts(idata):
+    """(warm-up, sampling) gradient evaluations, None where unknown. Sampling counts come
+    from the draws' own ``n_grad`` when present, so that a tree whose chains were selected
+    counts only those; draws cut from the start (labels then start above 0) were paid for
+    and count at the kept draws' mean cost. The warm-up (one population for every chain)
+    comes from the root attribute, else the adaptation record's cumulative count (the
+    warm-up draws keep only a few thinned chains of the population and would undercount it)."""
     attrs = idata.attrs
-    if "n_grad_warmup" in attrs and "n_grad_sampling" in attrs:
-        return int(attrs["n_grad_warmup"]), int(attrs["n_grad_sampling"])
-    sampling = _sample_stat(idata, "sample_stats", "n_grad")
-    if sampling is None:
+    per_draw = _sample_stat(idata, "sample_stats", "n_grad")
+    if per_draw is not None and per_draw.size:
+        sampling = int(per_draw.sum())
+        draws = idata["sample_stats"].to_dataset()["n_grad"]
+        first = int(draws["draw"].values.min()) if "draw" in draws.coords else 0
+        if first > 0:
+            sampling += int(round(per_draw.mean() * per_draw.shape[0] * first))
+    elif "n_grad_sampling" in attrs:
+        sampling = int(attrs["n_grad_sampling"])
+    else:
         return None, None
-    # the adaptation record's cumulative count covers the whole warm-up; the warm-up draws
-    # do not (they keep a few thinned chains of the population)
+    if "n_grad_warmup" in attrs:
+        return int(attrs["n_grad_warmup"]), sampling
     warmup = _sample_stat(idata, "adaptation", "n_grad")
-    return (None if warmup is None or warmup.size == 0 else int(warmup[-1])), int(sampling.sum())
+    return (None if warmup is None or warmup.size == 0 else int(warmup[-1])), sampling
 
 
 def _run_info(idata):
@@ -131,6 +167,7 @@ def _run_info(idata):
         except (TypeError, ValueError):
             info["settings"] = attrs["settings"]
     info["interrupted"] = bool(int(attrs.get("interrupted", 0)))
+    info["tuning_interrupted"] = bool(int(attrs.get("tuning_interrupted", 0)))
     if attrs.get("error"):
         info["error"] = str(attrs["error"])
     try:
@@ -177,7 +214,7 @@ def _convergence_checks(labels, conv, rhat_max, ess_min, ess_per_chain_min, warn
             "tune longer, or check for multimodality.", names))
     if bad_ess.any():
         names = [lab for lab, b in zip(labels, bad_ess) if b]
-        worst = float(np.nanmin(np.minimum(conv["ess_bulk"], conv["ess_tail"])))
+        worst = float(np.min(np.fmin(conv["ess_bulk"], conv["ess_tail"])[bad_ess]))
         warnings.append(DiagnosticWarning(
             "ess",
             f"bulk or tail ESS < {ess_per_chain_min} per chain (< {ess_min:g} in total) for "
@@ -205,8 +242,10 @@ def _stuck_checks(labels, draws, warnings):
             f"chain(s) {frozen.tolist()} never moved: every quantity has one value in all "
             f"{draws.shape[1]} draws. The kernel rejected every proposal (a step size far too "
             "large for where the chain sits) or the chain started where the density or its "
-            "gradient breaks down; the other chains' draws may be fine, the run as a whole "
-            "is not. Check the initial values and the tuned step size.",
+            "gradient breaks down"
+            + ("" if frozen.size == draws.shape[0] else
+               "; the other chains' draws may be fine, the run as a whole is not")
+            + ". Check the initial values and the tuned step size.",
             names if frozen.size == draws.shape[0] else []))
     if names and frozen.size < draws.shape[0]:
         warnings.append(DiagnosticWarning(
@@ -233,8 +272,10 @@ def _sampler_checks(idata, ebfmi_min, warnings):
                 f"{divergences} divergent transitions of {diverging.size}, {n_small} of them "
                 "at steps in the lower half of the step range. The range's large steps are "
                 "expected to diverge where the target is narrowest (they are rejected, and "
-                "its small steps cover those regions); divergences at small steps mean the "
-                "draws may miss regions of high curvature even so.")
+                "the range's small steps are meant to reach those regions; this count does "
+                "not show that they did: compare with a longer run or a reparameterised "
+                "model). Divergences at small steps mean the draws miss regions of high "
+                "curvature.")
         else:
             message = (
                 f"{divergences} divergent transitions of {diverging.size}: steps that broke "
@@ -269,13 +310,15 @@ def _ksd_checks(idata, model, stride, points, n_windows, seed, trend_z, warnings
     if z > trend_z:
         warnings.append(DiagnosticWarning(
             "ksd_trend",
-            f"KSD falls from {first:.3g} (first window of draws) to {last:.3g} (last); "
+            f"KSD falls from {fmt_ksd(first)} (first window of draws) to {fmt_ksd(last)} "
+            "(last); "
             f"trend z = {z:.1f} > {trend_z}: the chains were still approaching the target "
             "when sampling began. Tune longer or discard the early draws."))
     elif z < -trend_z:
         warnings.append(DiagnosticWarning(
             "ksd_trend",
-            f"KSD rises from {first:.3g} (first window of draws) to {last:.3g} (last); "
+            f"KSD rises from {fmt_ksd(first)} (first window of draws) to {fmt_ksd(last)} "
+            "(last); "
             f"trend z = {z:.1f} < -{trend_z}: the chains drift away from the target during "
             "the run (unstable kernel or step size too large)."))
     return prof
@@ -349,6 +392,16 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
                        ksd_windows, seed, ksd_trend_z, warnings))
     n_warm, n_samp = _grad_counts(idata)
     run = _run_info(idata)
+    if run["tuning_interrupted"]:
+        steps = run.get("settings", {}).get("steps") if isinstance(run.get("settings"),
+                                                                    dict) else None
+        warnings.append(DiagnosticWarning(
+            "interrupted",
+            "tuning was interrupted"
+            + (f" before its {steps} iterations" if steps else "")
+            + ": the kernel samples with the parameters tuned so far, and the warm-up "
+            "gradients counted are those spent until then. Tune again for a finished "
+            "adaptation."))
     if run["interrupted"]:
         why = (f"sampling stopped because the model failed ({run['error']})"
                if run.get("error") else "the run was interrupted")

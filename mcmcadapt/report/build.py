@@ -62,22 +62,60 @@ def _params(idata, result):
         return None
 
 
+def _baseline_label(baseline):
+    run = baseline.run
+    if run.get("objective") == "window":
+        return BASELINE_LABEL
+    what = "/".join(str(run[k]) for k in ("kernel", "objective") if k in run)
+    return f"{what or 'another run'} (baseline)"
+
+
+def _check_baseline(summary, baseline):
+    """A baseline must have sampled the same model: same quantities, and the same model name
+    where both runs record one."""
+    a, b = summary.run.get("model"), baseline.run.get("model")
+    other = a is not None and b is not None and a != b
+    if other or list(summary.labels) != list(baseline.labels):
+        why = (f"it sampled model {b!r}, this run {a!r}" if other else
+               "its diagnosed quantities differ from this run's")
+        raise InputError(f"the baseline does not belong to this run: {why}.")
+
+
 def _efficiency_section(summary, baseline):
     if summary.ess_per_grad is None:
         # ESS per gradient needs this run's counts; a baseline alone compares with nothing
         return ('<section id="efficiency"><h2>Efficiency</h2><p>No gradient counts in this '
                 "output, so ESS per gradient evaluation is not available.</p></section>")
     e = summary.ess_per_grad
-    rows, grads = [("this run", e["ess_bulk"], e["ess_tail"])], [summary.n_grad]
-    if baseline is not None and baseline.ess_per_grad is not None:
+    rows, runs = [("this run", e["ess_bulk"], e["ess_tail"])], [summary]
+    unusable = None
+    if baseline is not None:
         b = baseline.ess_per_grad
-        rows.append((BASELINE_LABEL, b["ess_bulk"], b["ess_tail"]))
-        grads.append(baseline.n_grad)
+        if b is None:
+            unusable = "it has no gradient counts"
+        elif b["warmup_counted"] != e["warmup_counted"]:
+            unusable = ("the warm-up gradients are counted in one run and unknown in the "
+                        "other")
+        else:
+            rows.append((_baseline_label(baseline), b["ess_bulk"], b["ess_tail"]))
+            runs.append(baseline)
     head = ("<tr><th>run</th><th>min bulk ESS / gradient</th><th>min tail ESS / gradient</th>"
-            "<th>gradients (warm-up + sampling)</th></tr>")
-    body = "".join(f"<tr><td>{escape(r[0])}</td><td>{r[1]:.4g}</td><td>{r[2]:.4g}</td>"
-                   f"<td>{'n/a' if g is None else g}</td></tr>" for r, g in zip(rows, grads))
+            "<th>chains x draws</th><th>gradients (warm-up + sampling)</th>"
+            "<th>warnings</th></tr>")
+    body = "".join(
+        f"<tr><td>{escape(r[0])}</td><td>{r[1]:.4g}</td><td>{r[2]:.4g}</td>"
+        f"<td>{s.n_chains} x {s.n_draws}</td>"
+        f"<td>{'n/a' if s.n_grad_warmup is None else s.n_grad_warmup} + {s.n_grad_sampling}</td>"
+        f"<td>{escape(', '.join(sorted({w.kind for w in s.warnings})) or 'none')}</td></tr>"
+        for r, s in zip(rows, runs))
     parts = [f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"]
+    if unusable:
+        parts.append(f"<p>The baseline given cannot be compared: {escape(unusable)}.</p>")
+    elif len(rows) > 1 and (summary.n_chains * summary.n_draws
+                            != baseline.n_chains * baseline.n_draws):
+        parts.append("<p>The two runs kept different numbers of draws: the warm-up's cost is "
+                     "spread over more draws in the longer one, so the ratio favours it. "
+                     "Compare runs of the same length.</p>")
     if len(rows) > 1:
         ratio_b = rows[0][1] / rows[1][1] if rows[1][1] > 0 else np.inf
         ratio_t = rows[0][2] / rows[1][2] if rows[1][2] > 0 else np.inf
@@ -87,7 +125,7 @@ def _efficiency_section(summary, baseline):
         parts.append(figure(figures.efficiency_comparison(rows), "ESS per gradient comparison",
                             "Minimum over quantities of ESS per gradient evaluation, every "
                             "gradient of warm-up and sampling counted. Longer is better."))
-    else:
+    elif not unusable:
         parts.append("<p>No window-adaptation baseline was given (pass <code>baseline=</code> "
                      "or run <code>mcmcadapt run --baseline</code>) to compare against.</p>")
     return f'<section id="efficiency"><h2>Efficiency</h2>{"".join(parts)}</section>'
@@ -110,7 +148,9 @@ def report(idata, result=None, path="report.html", *, model=None, baseline=None,
     model : Model, optional
         Passed to :func:`~mcmcadapt.diagnostics.summarize` for the KSD.
     baseline : DataTree or Summary, optional
-        A run of the same model with window adaptation, for the ESS-per-gradient comparison.
+        A run of the same model (same name and quantities, else an ``InputError``), usually
+        with window adaptation, for the ESS-per-gradient comparison; the report shows both
+        runs' lengths, gradient counts and warnings beside the ratio.
     summary : Summary, optional
         Reuse an existing summary instead of recomputing it.
     max_rows, max_plots : int
@@ -127,6 +167,8 @@ def report(idata, result=None, path="report.html", *, model=None, baseline=None,
             raise InputError(
                 "baseline must be the DataTree of a window-adaptation run (or its Summary).")
         baseline = summarize(baseline)
+    if baseline is not None:
+        _check_baseline(summary, baseline)
     q = diagnosed_quantities(idata)
     run = summary.run
 

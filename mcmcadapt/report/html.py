@@ -75,11 +75,11 @@ def warnings_section(summary):
                         for w in summary.warnings)
         body = f'<ul class="warnings">{items}</ul>'
     else:
-        t = summary.thresholds
-        body = (f'<p class="ok">No warnings: R-hat &le; {t["rhat_max"]}, bulk and tail ESS '
-                f'&ge; {t["ess_per_chain_min"]} per chain, no divergences'
-                + (f', E-BFMI &ge; {t["ebfmi_min"]}' if summary.ebfmi is not None else "")
-                + (", no KSD trend" if summary.ksd is not None else "") + ".</p>")
+        passed, skipped = summary.checks()
+        text = ("No warnings: " + ", ".join(passed) + "."
+                + (" Not checked: " + "; ".join(skipped) + "." if skipped else ""))
+        body = ('<p class="ok">' + escape(text).replace("&lt;=", "&le;").replace("&gt;=", "&ge;")
+                + "</p>")
     return f'<section id="warnings"><h2>Warnings</h2>{body}</section>'
 
 
@@ -102,8 +102,8 @@ def summary_table(summary, max_rows):
     more = ""
     if len(shown) < len(s.labels):
         n_bad = int(s.flagged.sum()) - int(s.flagged[shown].sum())
-        more = (f"<p>{len(s.labels) - len(shown)} more quantities not shown (the table lists "
-                f"the worst first); {n_bad} of them flagged.</p>")
+        more = (f"<p>{len(s.labels) - len(shown)} more quantities not shown (the table keeps "
+                f"the worst: flagged first, then by R-hat); {n_bad} of them flagged.</p>")
     if s.n_chains < 2:
         more += "<p>r_hat n/a: R-hat compares chains and needs at least 2.</p>"
     return (f'<table class="summary"><thead><tr>{head}</tr></thead>'
