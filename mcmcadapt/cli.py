@@ -220,12 +220,12 @@ def _tune_and_sample(model, args, objective, seed, label):
 
 
 def _finish(idata, model, spec):
-    """Add the predictive group (models that define one) and the model spec attribute."""
-    from .diagnostics import add_predictive
-    from .diagnostics.predictive import has_predictive
+    """Add the predictive group (models that define one; stored, so that the saved file
+    is diagnosed without the model) and the model spec attribute."""
+    from .diagnostics.predictive import with_model_predictive
 
-    if has_predictive(model) and idata["posterior"].sizes.get("draw", 0) > 0:
-        idata = add_predictive(idata, model)
+    if idata["posterior"].sizes.get("draw", 0) > 0:
+        idata = with_model_predictive(idata, model)
     idata.attrs["model_spec"] = spec
     return idata
 

@@ -509,3 +509,16 @@ def test_precond_reaches_every_kernel_that_has_one(target):
     with pytest.raises(HyperparameterError, match="build the MALA instance"):
         ma.tune(target, MALA("diag"), "window", chains=8, steps=3, precond="dense",
                 progress=False)
+
+
+def test_warmup_record_of_a_large_model_is_bounded(monkeypatch):
+    import importlib
+
+    tune_module = importlib.import_module("mcmcadapt.adaptation.tune")
+
+    monkeypatch.setattr(tune_module, "WARMUP_RECORD_FLOATS", 4 * 50 * 10)
+    model = Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 50)
+    r = ma.tune(model, "mala", "window", chains=8, steps=100, seed=0, progress=False)
+    k, T, d = r.warmup_draws["x"].shape
+    assert (k, d) == (4, 50) and k * T * d <= 4 * 50 * 10 and T >= 9
+    assert np.all(np.diff(r.warmup_draws["iteration"]) == 10)

@@ -331,3 +331,11 @@ def test_classifier_needs_binary_targets_and_evaluate_needs_data():
     m = BNN(X, y, hidden=2)
     with pytest.raises(InputError, match="no test set"):
         m.evaluate(_points(m, 2))
+    theta = _points(m, 2)
+    with pytest.raises(InputError, match="0 or 1"):
+        m.evaluate(theta, X, 2 * y - 1)          # labels coded ±1
+    with pytest.raises(InputError, match="NaN"):
+        m.evaluate(theta, X, np.where(np.arange(y.size) == 0, np.nan, y))
+    with pytest.raises(InputError, match="give both X and y"):
+        m.evaluate(theta, X)
+    assert np.isfinite(m.evaluate(theta, X, y)["nll"])

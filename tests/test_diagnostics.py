@@ -438,3 +438,18 @@ def test_truncated_table_keeps_flagged_rows_first():
     shown = rows_to_show(s, 12)
     assert set(range(30, 40)) <= set(shown) and len(shown) == 12
     assert "flagged first" in s.to_text(max_rows=12)
+
+
+def test_a_model_with_predictive_quantities_is_diagnosed_on_them():
+    from mcmcadapt.models.model import Model
+
+    rng = np.random.default_rng(20)
+    model = Model(lambda X: (-0.5 * np.sum(X * X, axis=1), -X), 2, name="gauss")
+    model.predictive_quantities = lambda X: {"norm2": np.sum(X * X, axis=1)}
+    model.predictive_reason = "the sign of x is not identifiable"
+    idata = make_idata({"x": rng.standard_normal((4, 300, 2))})
+    s = summarize(idata, model)
+    assert s.labels == ["norm2"] and s.source == "predictive"
+    flat = idata["posterior"]["x"].values
+    np.testing.assert_allclose(s.columns["mean"][0], np.mean(np.sum(flat**2, axis=2)))
+    assert summarize(idata).labels == ["x[0]", "x[1]"]   # without the model: the parameters

@@ -75,7 +75,7 @@ def gaussian_model(d):
     def lg(X, batch=None):
         return -0.5 * np.sum(X * X, 1), -X
 
-    return Model(lg, d, hvp=lambda X, V: -V, name="std-normal", n_data=50)
+    return Model(lg, d, hvp=lambda X, V, batch=None: -V, name="std-normal", n_data=50)
 
 
 def hard_case(batch_size=None, seed=0):

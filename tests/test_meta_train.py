@@ -150,3 +150,23 @@ def test_review_inputs_are_named(tmp_path):
     assert load_sampler(tmp_path / "int.json")[0].zeta == 1.0
     with pytest.raises(HyperparameterError, match="has no option 'foo'"):
         make_entropy_estimator("stein", {"foo": 1})
+
+
+def test_transition_by_name():
+    common = dict(particles=4, unroll=2, iterations=2, restart_every=2, init=wide_start,
+                  seed=1, progress=False)
+    res = meta_train(target(), "map", transition="sgld", **common)
+    assert res.transition.name == "sgld" and res.transition.batch_size == 32
+    assert meta_train(target(), "map", transition="ula", **common).transition.name == "ula"
+    with pytest.raises(HyperparameterError, match="accept/reject"):
+        meta_train(target(), "map", transition="mala", **common)
+
+
+def test_save_sampler_names_folder_and_non_finite_info(tmp_path):
+    kernel = FastLearned(hidden=2, zeta=1e-3)
+    phi = np.zeros(kernel.n_params())
+    with pytest.raises(InputError, match="is a folder"):
+        save_sampler(tmp_path, kernel, phi)
+    with pytest.raises(InputError, match="NaN or infinite"):
+        save_sampler(tmp_path / "s.json", kernel, phi, {"loss": [1.0, float("nan")]})
+    assert not (tmp_path / "s.json").exists()

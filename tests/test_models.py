@@ -327,3 +327,13 @@ def test_a_transform_overflow_is_named_as_such():
     assert lp[0] == 700.0 and g[0, 0] == 1.0
     with pytest.raises(ModelError, match="transform overflows float64 at particle 1"):
         flat.logp_and_grad(np.array([[0.0], [710.0]]))
+
+
+def test_minibatch_models_must_take_batch():
+    with pytest.raises(InputError, match="give it a keyword argument `batch=None`"):
+        Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 2, n_data=100)
+    with pytest.raises(InputError, match="hvp is called with batch"):
+        Model(lambda X, batch=None: (-0.5 * np.sum(X**2, 1), -X), 2, n_data=100,
+              hvp=lambda X, V: -V)
+    m = Model(lambda X, **kw: (-0.5 * np.sum(X**2, 1), -X), 2, n_data=100)
+    assert m.n_data == 100

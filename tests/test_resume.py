@@ -134,7 +134,24 @@ def test_resume_drops_groups_of_the_earlier_draws(tuned):
     model, result = tuned
     part = ma.sample(model, result, chains=2, draws=5, seed=1, progress=False)
     part["predictive"] = xr.DataTree(xr.Dataset({"y": (("chain", "draw"), np.zeros((2, 5)))}))
-    assert "predictive" not in ma.resume(model, part, draws=2, progress=False).children
+    with pytest.warns(RuntimeWarning, match="call mcmcadapt.diagnostics.add_predictive"):
+        assert "predictive" not in ma.resume(model, part, draws=2, progress=False).children
+
+
+def test_resume_recomputes_the_models_predictive_group(tuned):
+    from mcmcadapt.diagnostics import add_predictive
+
+    model, result = tuned
+    model.predictive_quantities = lambda X: {"s": X.sum(axis=1)}
+    try:
+        part = add_predictive(ma.sample(model, result, chains=2, draws=5, seed=1,
+                                        progress=False), model)
+        done = ma.resume(model, part, draws=3, progress=False)
+    finally:
+        del model.predictive_quantities
+    pred = done["predictive"]["s"].values
+    assert pred.shape == (2, 8)
+    np.testing.assert_array_equal(pred[:, :5], part["predictive"]["s"].values)
 
 
 def test_resume_errors_name_the_problem(tuned):

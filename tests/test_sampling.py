@@ -198,3 +198,21 @@ def test_import_is_cheap():
                          check=True).stdout.strip()
     assert out == "[]"
 
+
+
+def test_sgld_on_full_data_is_said():
+    model = Model(lambda X, batch=None: (-0.5 * np.sum(X**2, 1), -X), 2, n_data=50)
+    with pytest.warns(RuntimeWarning, match="batch_size=100 covers all 50 data points"):
+        r = ma.tune(model, "sgld", "kl", chains=4, steps=3, seed=0, progress=False)
+    with pytest.warns(RuntimeWarning, match="covers all 50 data points"):
+        ma.sample(model, r, chains=2, draws=3, seed=1, progress=False)
+    plain = Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 2)
+    with pytest.warns(RuntimeWarning, match="no minibatch support"):
+        ma.tune(plain, "sgld", "kl", chains=4, steps=3, seed=0, progress=False,
+                kernel_options={"batch_size": 10})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ma.tune(model, "sgld", "kl", chains=4, steps=3, seed=0, progress=False,
+                kernel_options={"batch_size": 10})

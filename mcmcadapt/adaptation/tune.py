@@ -9,6 +9,7 @@ import numpy as np
 
 from .._validation import as_generator, check_options, positive_int
 from ..errors import HyperparameterError, InputError, ModelError
+from ..transitions.base import full_data_note
 from .counting import CountingModel
 from .kl import KLObjective
 from .objective import Objective
@@ -23,6 +24,8 @@ STATUS = {"ok": 0, "clipped": 1, "skipped": 2, "failed": 3}
 MAX_CONSECUTIVE_FAILURES = 25
 # Budget (floats) for the per-iteration parameter record; dense metrics get thinned.
 PARAM_RECORD_FLOATS = 2_000_000
+# At most this many floats of warm-up positions are kept (32 MB), whatever warmup_max_draws.
+WARMUP_RECORD_FLOATS = 4_000_000
 
 
 @dataclasses.dataclass
@@ -180,7 +183,10 @@ class _Recorder:
                        for k, v in described.items()
                        if np.issubdtype(np.asarray(v).dtype, np.number)}
         self.k = min(record_chains, n)
-        self.thin = max(1, int(np.ceil(steps / max(warmup_max_draws, 1))))
+        # the warm-up positions are k × T × d floats: thinned further for large models
+        # (a 96 001-weight network kept 1000 × 4 positions, 3 GB, by default)
+        max_draws = min(warmup_max_draws, WARMUP_RECORD_FLOATS // max(self.k * d, 1))
+        self.thin = max(1, int(np.ceil(steps / max(max_draws, 1))))
         T = len(range(0, steps, self.thin)) if self.k else 0
         self.w = {"x": np.full((self.k, T, d), np.nan),
                   "lp": np.full((self.k, T), np.nan),
@@ -279,7 +285,8 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
         per-kernel default)
     kernel_options, objective_options, estimator_options : extra constructor arguments
     record_chains, warmup_max_draws : how many chains, and at most how many iterations
-        (thinned evenly), of the warm-up to keep in ``warmup_draws``
+        (thinned evenly), of the warm-up to keep in ``warmup_draws``; large models keep
+        fewer, at most ``WARMUP_RECORD_FLOATS`` (4·10⁶) position floats in all
     progress : None (show on a terminal), True or False
 
     Returns
@@ -324,6 +331,7 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
     transition = make_transition(kernel, precond, kernel_options)
     obj = make_objective(objective, estimator, estimator_options, target_accept,
                          objective_options)
+    note = full_data_note(transition, model)
     X0 = initial_positions(model, chains, init, rng)
     state = transition.init(counting, X0)
     phi = np.asarray(transition.init_params(counting, X0, step_size=step_size), dtype=np.float64)
@@ -333,7 +341,7 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
     rec = _Recorder(transition, phi, steps, chains, model.dim, record_chains, warmup_max_draws)
     avg_from = steps - int(round(average * steps)) if obj.uses_gradient else steps
     phi_sum, n_avg = np.zeros_like(phi), 0
-    messages, failures, consecutive = [], 0, 0
+    messages, failures, consecutive = [note] if note else [], 0, 0
     interrupted = False
     bar = Progress(steps, f"tune {transition.name}/{obj.name}", progress)
     try:

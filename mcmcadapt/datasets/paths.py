@@ -29,6 +29,7 @@ def shared_data_root(root=None):
         if os.environ.get(ENV_VAR):
             candidates.append(Path(os.environ[ENV_VAR]))
         candidates += [_REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    candidates = list(dict.fromkeys(candidates))  # the repository may be the working folder
     for c in candidates:
         if c.is_dir():
             return c.resolve()

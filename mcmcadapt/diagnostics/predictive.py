@@ -34,6 +34,17 @@ def has_predictive(model):
     return default_quantities(model)[0] is not None
 
 
+def with_model_predictive(idata, model):
+    """``idata`` with the ``predictive`` group of ``model``'s own quantities added when it
+    has none and the model defines them (else ``idata`` unchanged): what the diagnostics of a
+    model with non-identifiable parameters (a Bayesian neural network) must look at."""
+    from .quantities import group_names
+
+    if model is None or PREDICTIVE_GROUP in group_names(idata) or not has_predictive(model):
+        return idata
+    return add_predictive(idata, model)
+
+
 def add_predictive(idata, model, quantities=None, reason=None, batch=512):
     """Return ``idata`` with a ``predictive`` group of derived per-draw quantities.
 

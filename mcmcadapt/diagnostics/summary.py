@@ -9,6 +9,7 @@ from .._validation import positive_int
 from ..errors import InputError
 from . import _arviz
 from .ksd_check import fmt_ksd, ksd_profile
+from .predictive import with_model_predictive
 from .quantities import diagnosed_quantities, group_names, posterior_flat
 
 # Warning thresholds (Vehtari et al. 2021 for R-hat and ESS; Betancourt 2016 for E-BFMI).
@@ -352,7 +353,10 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
         The sampled model. When given, the kernel Stein discrepancy of the draws against
         ``model``'s score is computed: in each of ``ksd_windows`` consecutive windows of the
         run, draws about one autocorrelation time apart, at most ``ksd_points`` of them
-        (seeded by ``seed``); see :mod:`mcmcadapt.diagnostics.ksd_check`.
+        (seeded by ``seed``); see :mod:`mcmcadapt.diagnostics.ksd_check`. A model that
+        defines predictive quantities (the Bayesian neural networks, whose weights are not
+        identifiable) is diagnosed on them when ``idata`` has no ``predictive`` group yet
+        (:func:`~mcmcadapt.diagnostics.add_predictive` stores them in the tree).
     rhat_max, ess_per_chain_min, ebfmi_min, ksd_trend_z : float
         Warning thresholds: R-hat above ``rhat_max``; bulk or tail ESS below
         ``ess_per_chain_min`` × chains; E-BFMI of a chain below ``ebfmi_min``; KSD trend
@@ -372,6 +376,7 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
                 or not np.isfinite(value) or value < 0):
             raise InputError(f"{name} must be a finite number >= 0, got {value!r}.")
     positive_int(ksd_windows, "ksd_windows", error=InputError)
+    idata = with_model_predictive(idata, model)
     q = diagnosed_quantities(idata)
     n_chains, n_draws, _ = q.draws.shape
     if n_draws < 4:

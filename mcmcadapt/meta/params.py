@@ -24,6 +24,19 @@ VERSION = 1
 LAYOUT = "w_x(H) w_g(H) b(H) w_drift(H) b_drift w_var(H) b_var"
 
 
+def _finite(value):
+    """Whether every number in a JSON-like structure is finite (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return not np.issubdtype(value.dtype, np.number) or bool(np.all(np.isfinite(value)))
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isfinite(value))
+    return True
+
+
 def save_sampler(path, transition, phi, info=None):
     """Write φ of a learned kernel (``transition.hidden``, ``.zeta``) and ``info`` to JSON."""
     if not (hasattr(transition, "hidden") and hasattr(transition, "zeta")):
@@ -36,6 +49,11 @@ def save_sampler(path, transition, phi, info=None):
     doc = {"format": FORMAT, "version": VERSION, "hidden": H, "zeta": float(transition.zeta),
            "phi": [float(v) for v in phi], "phi_layout": LAYOUT, "info": info or {}}
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name, e.g. {path / 'sampler.json'}.")
+    if not _finite(doc):
+        raise InputError("info holds NaN or infinite numbers, which JSON cannot store; replace "
+                         "them (e.g. with None) before saving.")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1, default=_default) + "\n")
     return path

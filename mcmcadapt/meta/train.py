@@ -64,8 +64,9 @@ def meta_train(model, estimator="stein", *, transition=None, phi0=None, particle
     model : Model (e.g. a BNN posterior)
     estimator : "stein", "ssge", "kde", "ksm" (kernel score matching), "map"/None (no
         entropy term), or an estimator instance (see :mod:`.estimators`)
-    transition : unadjusted kernel; default ``FastLearned(hidden=20, zeta=1e-5,
-        batch_size=32)`` (the paper's sampler and minibatch)
+    transition : unadjusted kernel, or its name ("learned", "sgld", "ula"; minibatch
+        kernels built with ``batch_size=32``); default ``FastLearned(hidden=20, zeta=1e-5, batch_size=32)``
+        (the paper's sampler and minibatch)
     phi0 : starting φ; default ``transition.init_params(model)`` (for the learned kernel:
         the Langevin step y = x + ζ∇log p + √(2ζ)ξ)
     particles, unroll, iterations, restart_every : population size, steps per gradient,
@@ -89,7 +90,18 @@ def meta_train(model, estimator="stein", *, transition=None, phi0=None, particle
     positive_float(lr, "lr")
     rng = as_generator(seed)
     counting = CountingModel(model)
-    kernel = FastLearned(batch_size=32) if transition is None else transition
+    if transition is None:
+        kernel = FastLearned(batch_size=32)
+    elif isinstance(transition, str):   # a name, as tune() takes: with the paper's minibatch
+        import inspect
+
+        from ..transitions import KERNELS, make
+
+        cls = KERNELS.get(transition.lower())
+        takes_batch = cls is not None and "batch_size" in inspect.signature(cls).parameters
+        kernel = make(transition, **({"batch_size": 32} if takes_batch else {}))
+    else:
+        kernel = transition
     if kernel.metropolis:
         raise HyperparameterError(
             f"meta-training differentiates through every step; {kernel.name!r} has an "

@@ -8,3 +8,12 @@ from .variables import Variable
 
 __all__ = ["Interval", "Model", "Positive", "Transform", "Variable", "as_transform",
            "check_gradients"]
+
+
+def __getattr__(name):
+    # ``mcmcadapt.models.targets`` (the built-in models, which load data sets) on first use
+    if name == "targets":
+        import importlib
+
+        return importlib.import_module(".targets", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

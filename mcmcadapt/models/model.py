@@ -1,5 +1,6 @@
 """The :class:`Model` interface: a batched, validated log density with its gradient."""
 
+import inspect
 import numbers
 
 import numpy as np
@@ -13,6 +14,15 @@ from .variables import parse_variables
 # Central-difference step for Hessian-vector products, relative to max(1, |x|_inf)/|v|_inf:
 # about eps**(1/3), which balances truncation and rounding error.
 _HVP_STEP = 6e-6
+
+
+def _takes_batch(fn):
+    """Whether ``fn`` accepts a ``batch=`` keyword (True when its signature is unknown)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return True
+    return any(p.name == "batch" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 class Model:
@@ -88,6 +98,12 @@ class Model:
                     or n_data < 1):
                 raise InputError(f"n_data must be a positive integer or None, got {n_data!r}.")
             n_data = int(n_data)
+            for label, fn in (("logp_and_grad", logp_and_grad), ("hvp", hvp)):
+                if fn is not None and not _takes_batch(fn):
+                    raise InputError(
+                        f"n_data declares minibatch support, so {label} is called with "
+                        f"batch=<indices>; give it a keyword argument `batch=None` (None: all "
+                        "the data), or leave n_data out.")
         self.n_data = n_data
         if sampler is not None and not callable(sampler):
             raise InputError("sampler must be callable: sampler(n, rng) -> (n, dim), or None.")

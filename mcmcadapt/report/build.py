@@ -7,6 +7,7 @@ from html import escape
 import numpy as np
 
 from ..diagnostics import diagnosed_quantities, summarize
+from ..diagnostics.predictive import with_model_predictive
 from ..diagnostics.summary import Summary
 from .._validation import positive_int
 from ..errors import InputError
@@ -158,6 +159,7 @@ def report(idata, result=None, path="report.html", *, model=None, baseline=None,
     """
     positive_int(max_rows, "max_rows", error=InputError)
     positive_int(max_plots, "max_plots", error=InputError)
+    idata = with_model_predictive(idata, model)
     if summary is None:
         summary = summarize(idata, model)
     elif not isinstance(summary, Summary):

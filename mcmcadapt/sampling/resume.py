@@ -1,6 +1,7 @@
 """``resume``: continue the chains of a saved run with the kernel it was tuned to."""
 
 import json
+import warnings
 
 import numpy as np
 
@@ -166,4 +167,15 @@ def _extend(idata, model, transition, phi, run, chains, last, n_grad, seed, rng,
                  rng_state=rng_state(rng), resume_seeds=json.dumps(seeds))
     if run.error is not None:
         attrs["error"] = str(run.error)
-    return xr.DataTree.from_dict({"/": xr.Dataset(attrs=attrs), **groups})
+    tree = xr.DataTree.from_dict({"/": xr.Dataset(attrs=attrs), **groups})
+    if "predictive" in idata.children:
+        # the draws changed, so the derived quantities are computed again (the model's own;
+        # quantities a caller supplied to add_predictive cannot be, and are said to be lost)
+        from ..diagnostics.predictive import has_predictive, with_model_predictive
+
+        if has_predictive(model):
+            return with_model_predictive(tree, model)
+        warnings.warn("the tree's 'predictive' group was computed by quantities this model "
+                      "does not define; call mcmcadapt.diagnostics.add_predictive(idata, model, "
+                      "quantities=...) again on the resumed tree.", RuntimeWarning, stacklevel=3)
+    return tree

@@ -9,6 +9,7 @@ from .._validation import as_generator, positive_int
 from ..adaptation.counting import CountingModel
 from ..adaptation.progress import Progress
 from ..errors import InputError, ModelError
+from ..transitions.base import full_data_note
 from .output import build_datatree
 
 
@@ -79,6 +80,9 @@ def _sample(model, result, chains, draws, seed, progress):
     rng = as_generator(seed)
     counting = CountingModel(model)
     transition, phi = result.transition, result.phi
+    note = full_data_note(transition, model)
+    if note:
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
     state = take_rows(result.state, starting_chains(result, chains, rng))
     run = run_chains(counting, transition, phi, state, draws, rng,
                      Progress(draws, f"sample {transition.name}", progress))

@@ -193,6 +193,22 @@ def hvp_rows(model, X, V, rows):
     return out
 
 
+def full_data_note(transition, model):
+    """Why ``transition``'s ``batch_size`` gives full-data steps on ``model``, or None: the
+    model has no minibatch support (no ``n_data``) or the batch covers all its data."""
+    size = getattr(transition, "batch_size", None)
+    if size is None:
+        return None
+    n_data = getattr(model, "n_data", None)
+    if n_data is None:
+        return (f"the {transition.name} kernel's batch_size={size} is not used: the model has "
+                "no minibatch support (no n_data), so every step uses the full data.")
+    if size >= n_data:
+        return (f"the {transition.name} kernel's batch_size={size} covers all {n_data} data "
+                "points: every step uses the full data (no minibatch noise).")
+    return None
+
+
 def minibatch(model, batch_size, batch_seed):
     """Sorted minibatch indices drawn without replacement, or None for the full gradient
     (no ``batch_size``, a model without ``n_data``, or a batch covering all the data)."""

@@ -163,10 +163,17 @@ class BNN(Model):
             X, y = self.X_test, self.y_test
             if X is None:
                 raise InputError(f"model {self.name!r} has no test set; pass X and y.")
+        elif X is None or y is None:
+            raise InputError("give both X and y (a test set), or neither for the stored one.")
         y = np.asarray(y, dtype=np.float64)
         F = self.outputs(theta, X)
         if y.shape != (F.shape[1],):
             raise InputError(f"y must have shape ({F.shape[1]},); got {y.shape}.")
+        if not np.all(np.isfinite(y)):
+            raise InputError("y has NaN or infinite values.")
+        if self.likelihood == "bernoulli" and not np.all((y == 0) | (y == 1)):
+            raise InputError("classifier targets y must be 0 or 1 (as in training); got "
+                             f"values {np.unique(y)[:5].tolist()}.")
         n = F.shape[0]
         if self.likelihood == "bernoulli":
             logp = y * F - np.logaddexp(0.0, F)
