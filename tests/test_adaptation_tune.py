@@ -522,3 +522,30 @@ def test_warmup_record_of_a_large_model_is_bounded(monkeypatch):
     k, T, d = r.warmup_draws["x"].shape
     assert (k, d) == (4, 50) and k * T * d <= 4 * 50 * 10 and T >= 9
     assert np.all(np.diff(r.warmup_draws["iteration"]) == 10)
+
+
+def test_phi0_starts_from_given_parameters_and_steps_0_uses_them_as_they_are(target):
+    import tempfile
+    from pathlib import Path
+
+    from mcmcadapt.meta import load_sampler, save_sampler
+    from mcmcadapt.transitions import Learned
+
+    kernel = Learned(hidden=3, zeta=0.05)
+    phi = kernel.init_params(target, step_size=0.01)
+    path = save_sampler(Path(tempfile.mkdtemp()) / "s.json", kernel, phi)
+    loaded, phi_loaded, _ = load_sampler(path)
+    r = ma.tune(target, loaded, "kl", chains=6, steps=0, phi0=phi_loaded, seed=0,
+                progress=False)
+    np.testing.assert_array_equal(r.phi, phi)
+    assert r.history["acceptance_rate"].shape == (0,) and r.n_grad == 6   # the start only
+    tree = ma.sample(target, r, chains=3, draws=20, seed=1, progress=False)
+    assert tree["posterior"].sizes["draw"] == 20 and tree.attrs["n_grad_warmup"] == 6
+    # with steps, tuning continues from phi0 (the learned kernel's weights move from there)
+    r2 = ma.tune(target, loaded, "kl", chains=6, steps=5, phi0=phi_loaded, seed=0,
+                 progress=False)
+    assert 0 < np.max(np.abs(r2.phi - phi)) < 0.5
+    with pytest.raises(InputError, match="0 only with phi0"):
+        ma.tune(target, "mala", "window", chains=6, steps=0, progress=False)
+    with pytest.raises(ValueError, match="phi"):
+        ma.tune(target, loaded, "kl", chains=6, steps=0, phi0=phi[:-1], progress=False)

@@ -259,7 +259,8 @@ def _config(transition):
 def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, steps=2000,
          seed=0, *, precond=None, init=None, step_size=None, lr=0.02, clip_norm=10.0, average=0.2,
          target_accept=None, kernel_options=None, objective_options=None,
-         estimator_options=None, record_chains=4, warmup_max_draws=1000, progress=None):
+         estimator_options=None, record_chains=4, warmup_max_draws=1000, progress=None,
+         phi0=None):
     """Adapt a transition kernel on ``chains`` parallel chains for ``steps`` iterations.
 
     Parameters
@@ -288,6 +289,11 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
         (thinned evenly), of the warm-up to keep in ``warmup_draws``; large models keep
         fewer, at most ``WARMUP_RECORD_FLOATS`` (4·10⁶) position floats in all
     progress : None (show on a terminal), True or False
+    phi0 : array (p,), optional
+        Start from these parameters instead of ``transition.init_params`` (a saved
+        sampler, see :func:`mcmcadapt.meta.load_sampler`, or an earlier ``result.phi``);
+        with ``steps=0`` they are used as they are: the result only places the ``chains``
+        at ``init`` for :func:`mcmcadapt.sample`.
 
     Returns
     -------
@@ -308,19 +314,20 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
         return _tune(model, kernel, objective, estimator, chains, steps, seed, precond, init,
                      step_size, lr, clip_norm, average, target_accept, kernel_options,
                      objective_options, estimator_options, record_chains, warmup_max_draws,
-                     progress)
+                     progress, phi0)
 
 
 def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, init, step_size,
           lr, clip_norm, average, target_accept, kernel_options, objective_options,
-          estimator_options, record_chains, warmup_max_draws, progress):
+          estimator_options, record_chains, warmup_max_draws, progress, phi0=None):
     start, cpu_start = time.perf_counter(), time.thread_time()
     chains = int(chains)
     steps = int(steps)
     if chains < 2:
         raise InputError(f"chains must be at least 2 (a population), got {chains}.")
-    if steps < 1:
-        raise InputError(f"steps must be a positive integer, got {steps}.")
+    if steps < 0 or (steps == 0 and phi0 is None):
+        raise InputError(f"steps must be a positive integer (0 only with phi0, to sample with "
+                         f"given parameters), got {steps}.")
     if not 0.0 <= float(average) < 1.0:
         raise HyperparameterError(f"average must lie in [0, 1), got {average!r}.")
     record_chains = positive_int(record_chains, "record_chains", minimum=0, error=InputError)
@@ -334,9 +341,15 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
     note = full_data_note(transition, model)
     X0 = initial_positions(model, chains, init, rng)
     state = transition.init(counting, X0)
-    phi = np.asarray(transition.init_params(counting, X0, step_size=step_size), dtype=np.float64)
+    if phi0 is None:
+        phi = np.asarray(transition.init_params(counting, X0, step_size=step_size),
+                         dtype=np.float64)
+    else:
+        phi = np.array(phi0, dtype=np.float64)
+        transition.describe(phi)  # names a φ of the wrong length or with non-finite values
     kernel_start = (obj.kernel_seconds, obj.kernel_cpu_seconds)  # an instance may be reused
-    state, phi = obj.setup(counting, transition, state, phi, steps, rng)
+    if steps:
+        state, phi = obj.setup(counting, transition, state, phi, steps, rng)
     opt = Adam(lr=lr, clip_norm=clip_norm)
     rec = _Recorder(transition, phi, steps, chains, model.dim, record_chains, warmup_max_draws)
     avg_from = steps - int(round(average * steps)) if obj.uses_gradient else steps
@@ -384,7 +397,8 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
     bar.close("interrupted" if interrupted else "")
     if n_avg:
         phi = phi_sum / n_avg
-    phi = obj.finalize(transition, phi)
+    if steps:
+        phi = obj.finalize(transition, phi)
     if failures:
         messages.append(f"the model failed in {failures} of {rec.done} iterations; those "
                         "iterations were skipped (population and parameters unchanged).")
