@@ -1,6 +1,7 @@
 """Meta-training behaviour on a Gaussian target, the entropy term's role, and parameter files."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -102,6 +103,13 @@ def test_load_errors(tmp_path):
         load_sampler(bad)
     with pytest.raises(InputError, match="length"):
         save_sampler(tmp_path / "x.json", kernel, np.zeros(3))
+    for phi, shown in ((["0.1"] * kernel.n_params(), "'0.1'"),
+                       ([0.0] * (kernel.n_params() - 1) + [[1, 2]], "[1, 2]"),
+                       ([True] * kernel.n_params(), "True")):
+        bad.write_text(json.dumps({**doc, "phi": phi}))
+        with pytest.raises(InputError, match=f"phi must be a list of numbers; found "
+                                             f"{re.escape(shown)}"):
+            load_sampler(bad)
 
 
 def test_estimator_and_option_errors():
@@ -140,7 +148,7 @@ def test_review_inputs_are_named(tmp_path):
     for change in ({"phi": ["a"] * 17}, {"phi": [[1, 2], [3]]}, {"phi": {"a": 1}},
                    {"phi": [10**400] * 17}):
         (tmp_path / "bad.json").write_text(json.dumps({**doc, **change}))
-        with pytest.raises(InputError, match="finite phi values"):
+        with pytest.raises(InputError, match="finite phi values|phi must be a list of numbers"):
             load_sampler(tmp_path / "bad.json")
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00garbage")
     for bad in (tmp_path / "bin.json", tmp_path):

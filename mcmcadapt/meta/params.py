@@ -85,10 +85,17 @@ def load_sampler(path, batch_size=None, seed=0):
         raise InputError(f"{path} has version {doc.get('version')!r}; this mcmcadapt reads "
                          f"version {VERSION}.")
     H = doc.get("hidden")
+    raw = doc.get("phi", [])
+    numbers = isinstance(raw, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)
+    if not numbers:
+        bad = next((v for v in raw if not isinstance(v, (int, float)) or isinstance(v, bool)),
+                   raw) if isinstance(raw, list) else raw
+        raise InputError(f"{path}: phi must be a list of numbers; found {bad!r}.")
     try:
-        phi = np.asarray(doc.get("phi", []), dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        phi = np.empty(0)  # named below with the other fields
+        phi = np.asarray(raw, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64: not a finite value (named below)
+        phi = np.full(len(raw), np.inf)
     zeta = doc.get("zeta")
     zeta_ok = (isinstance(zeta, (int, float)) and not isinstance(zeta, bool)
                and math.isfinite(zeta) and zeta > 0)

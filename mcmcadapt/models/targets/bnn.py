@@ -128,7 +128,8 @@ class BNN(Model):
         g[:, : self.n_weights] -= w
         if self.learn_noise:
             a, b = self.noise_prior
-            lp += a * np.log(b) - gammaln(a) + (a - 1.0) * np.log(lam) - b * lam
+            with np.errstate(divide="ignore"):  # λ underflowing to 0: log p = -inf, rejected
+                lp += a * np.log(b) - gammaln(a) + (a - 1.0) * np.log(lam) - b * lam
             g[:, -1] = dlam + (a - 1.0) / lam - b
         return lp, g
 
