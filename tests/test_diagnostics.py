@@ -453,3 +453,12 @@ def test_a_model_with_predictive_quantities_is_diagnosed_on_them():
     flat = idata["posterior"]["x"].values
     np.testing.assert_allclose(s.columns["mean"][0], np.mean(np.sum(flat**2, axis=2)))
     assert summarize(idata).labels == ["x[0]", "x[1]"]   # without the model: the parameters
+
+
+def test_rhat_just_over_the_threshold_is_not_shown_as_under_it():
+    from mcmcadapt.diagnostics.render import cell
+
+    rng = np.random.default_rng(21)
+    s = summarize(make_idata({"x": rng.standard_normal((4, 300, 2))}))
+    s.columns["r_hat"][:] = [1.0104, 1.0096]
+    assert cell(s, "r_hat", 0) == "1.0104" and cell(s, "r_hat", 1) == "1.010"

@@ -19,6 +19,17 @@ def _num(value, col=""):
     return f"{value:.4g}"
 
 
+def cell(summary, column, i, num=None):
+    """The table's text for quantity ``i`` in ``column``: R-hat gets a fourth decimal when
+    three would hide that it exceeds the threshold (1.0104 is not "1.010" and flagged)."""
+    value = summary.columns[column][i]
+    text = (num or _num)(value, column)
+    limit = summary.thresholds["rhat_max"]
+    if column == "r_hat" and np.isfinite(value) and value > limit and float(text) <= limit:
+        return f"{value:.4f}"
+    return text
+
+
 def rows_to_show(summary, max_rows):
     """Indices of the rows to print, in index order: all if few, else the ``max_rows`` worst
     (flagged rows first, then by R-hat descending, then by ESS ascending)."""
@@ -46,7 +57,7 @@ def render_text(summary, max_rows=20):
     lines.append(" " * width + "".join(f"{_HEAD[c]:>11}" for c in COLUMNS))
     for i in shown:
         mark = " !" if s.flagged[i] else ""
-        cells = "".join(f"{_num(s.columns[c][i], c):>11}" for c in COLUMNS)
+        cells = "".join(f"{cell(s, c, i):>11}" for c in COLUMNS)
         lines.append(f"{s.labels[i]:<{width}}{cells}{mark}")
     if len(shown) < len(s.labels):
         hidden = len(s.labels) - len(shown)

@@ -8,7 +8,7 @@ from html import escape
 import numpy as np
 
 from ..diagnostics.ksd_check import fmt_ksd, ksd_caveat
-from ..diagnostics.render import rows_to_show
+from ..diagnostics.render import cell, rows_to_show
 from ..diagnostics.summary import COLUMNS
 
 CSS = """
@@ -96,7 +96,7 @@ def summary_table(summary, max_rows):
             v = s.columns[c][i]
             bad = (c == "r_hat" and v > t["rhat_max"]) or (c.startswith("ess") and v < ess_min)
             cls = ' class="bad"' if bad else ""
-            cells.append(f"<td{cls}>{_num(v, c)}</td>")
+            cells.append(f"<td{cls}>{cell(s, c, i, _num)}</td>")
         cls = ' class="flag"' if s.flagged[i] else ""
         rows.append(f"<tr{cls}><td>{escape(s.labels[i])}</td>{''.join(cells)}</tr>")
     more = ""
