@@ -34,6 +34,9 @@ class ScoreSurrogateModel(Model):
     ``true_mean``, ``true_std`` and ``sampler`` are the target's.
     """
 
+    #: its gradient is an estimate (the diagnostics' KSD says so)
+    score_is_estimated = True
+
     def __init__(self, target_model, estimator, samples):
         if isinstance(estimator, type) or not (hasattr(estimator, "fit")
                                                and hasattr(estimator, "gradients")):

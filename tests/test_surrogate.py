@@ -91,3 +91,17 @@ def test_surrogate_keeps_the_target_names_and_rejects_a_class():
     assert [(v.name, v.shape) for v in surrogate.variables] == [("mu", (2,))]
     with pytest.raises(HyperparameterError, match="estimator must have fit"):
         ScoreSurrogateModel(target, Stein, samples)
+
+
+def test_diagnostics_say_the_ksd_is_against_the_estimated_score():
+    import mcmcadapt as ma
+
+    tgt = banana()
+    model = ScoreSurrogateModel(tgt, Stein(eta=0.05), tgt.sample(200, seed=0))
+    r = ma.tune(model, "hmc", "window", chains=8, steps=30, seed=0, progress=False)
+    tree = ma.sample(model, r, chains=2, draws=60, seed=1, progress=False)
+    line = next(t for t in ma.summarize(tree, model).to_text().splitlines()
+                if t.startswith("KSD"))
+    assert "estimated score (a surrogate" in line
+    exact = ma.summarize(tree, tgt).to_text()
+    assert "KSD (IMQ) of the draws vs the model score" in exact

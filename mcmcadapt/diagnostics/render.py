@@ -80,7 +80,7 @@ def render_text(summary, max_rows=20):
         wins = ", ".join(fmt_ksd(v) for v in s.ksd_windows)
         kept = ", ".join(str(int(n)) for n in s.ksd_points)
         caveat = ksd_caveat(s.ksd, s.ksd_points)
-        lines.append(f"KSD (IMQ) of the draws vs the model score: {fmt_ksd(s.ksd)}"
+        lines.append(f"KSD (IMQ) of the draws vs {s.ksd_score}: {fmt_ksd(s.ksd)}"
                      + (f" ({caveat})" if caveat else "")
                      + f"; per window of the run: {wins}; draws kept: {kept}; "
                      f"trend z {_num(s.ksd_trend_z)}")

@@ -74,6 +74,7 @@ class Summary:
     warnings: list
     thresholds: dict
     run: dict
+    ksd_score: str = "the model score"
 
     @property
     def ok(self):
@@ -426,4 +427,7 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
         ess_per_grad=_ess_per_grad(q.labels, conv, n_warm, n_samp), warnings=warnings,
         thresholds={"rhat_max": rhat_max, "ess_per_chain_min": ess_per_chain_min,
                     "ebfmi_min": ebfmi_min, "ksd_trend_z": ksd_trend_z},
-        run=run)
+        run=run,
+        ksd_score=("the model's estimated score (a surrogate: a small KSD says the draws fit "
+                   "the surrogate, not that they fit the target)"
+                   if getattr(model, "score_is_estimated", False) else "the model score"))

@@ -125,7 +125,9 @@ def sampler_rows(summary):
         kept = ", ".join(str(int(n)) for n in s.ksd_points)
         caveat = ksd_caveat(s.ksd, s.ksd_points)
         pairs.append(("KSD (IMQ) vs model score",
-                      f"{escape(fmt_ksd(s.ksd))}" + (f" ({escape(caveat)})" if caveat else "")
+                      (f"against {escape(s.ksd_score)}: "
+                       if s.ksd_score != "the model score" else "")
+                      + f"{escape(fmt_ksd(s.ksd))}" + (f" ({escape(caveat)})" if caveat else "")
                       + f"; per consecutive window of the run: {escape(wins)} (draws kept: "
                       f"{kept}); trend z = {_num(s.ksd_trend_z)} (warns beyond "
                       f"&plusmn;{s.thresholds['ksd_trend_z']})"))
