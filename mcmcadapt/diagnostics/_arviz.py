@@ -47,7 +47,7 @@ def convergence(draws):
     k = draws.shape[2]
     out = {name: np.full(k, np.nan) for name in
            ("ess_bulk", "ess_tail", "r_hat", "mcse_mean", "mcse_sd")}
-    flat = draws.reshape(-1, k)
+    flat = draws.reshape(draws.shape[0] * draws.shape[1], k)
     scale = flat.std(axis=0)
     live = np.flatnonzero(np.ptp(flat, axis=0) > 0)
     if not live.size:
