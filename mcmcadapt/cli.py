@@ -167,7 +167,7 @@ def _signature(tree):
     post = tree["posterior"].to_dataset()
     shapes = {k: tuple(s for d, s in post[k].sizes.items() if d not in ("chain", "draw"))
               for k in post.data_vars}
-    return tree.attrs.get("model_spec"), shapes
+    return tree.attrs.get("model_spec") or tree.attrs.get("model"), shapes
 
 
 def load_baseline(path, idata, given):
@@ -281,7 +281,7 @@ def cmd_run(args):
     # the folder is made after sampling (a failed start leaves none); a run that could not
     # save what it sampled is found out now instead
     nearest = next(p for p in (out_dir.absolute(), *out_dir.absolute().parents) if p.exists())
-    if not os.access(nearest, os.W_OK | os.X_OK):
+    if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
         raise CLIError(f"cannot write to {nearest} (for --out {args.out!r}); give a folder "
                        "you can write to.")
     _say(f"model {spec}: {model.dim} parameters; output in {out_dir}/")

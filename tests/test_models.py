@@ -332,8 +332,5 @@ def test_a_transform_overflow_is_named_as_such():
 def test_minibatch_models_must_take_batch():
     with pytest.raises(InputError, match="give it a keyword argument `batch=None`"):
         Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 2, n_data=100)
-    with pytest.raises(InputError, match="hvp is called with batch"):
-        Model(lambda X, batch=None: (-0.5 * np.sum(X**2, 1), -X), 2, n_data=100,
-              hvp=lambda X, V: -V)
     m = Model(lambda X, **kw: (-0.5 * np.sum(X**2, 1), -X), 2, n_data=100)
     assert m.n_data == 100

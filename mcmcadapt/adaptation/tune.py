@@ -346,7 +346,7 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
                          dtype=np.float64)
     else:
         phi = np.array(phi0, dtype=np.float64)
-        transition.describe(phi)  # names a φ of the wrong length or with non-finite values
+        transition._check_phi(phi, model.dim)  # names a φ of the wrong length or non-finite
     kernel_start = (obj.kernel_seconds, obj.kernel_cpu_seconds)  # an instance may be reused
     if steps:
         state, phi = obj.setup(counting, transition, state, phi, steps, rng)

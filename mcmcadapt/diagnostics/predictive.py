@@ -81,7 +81,8 @@ def add_predictive(idata, model, quantities=None, reason=None, batch=512):
         dims = ("chain", "draw") + ((f"{name}_dim_0",) if arr.ndim == 3 else ())
         data[name] = (dims, arr)
     why = reason if reason is not None else (why or DEFAULT_REASON)
-    ds = xr.Dataset(data, coords={"chain": np.arange(n_chain), "draw": np.arange(n_draw)},
+    post = idata["posterior"]
+    ds = xr.Dataset(data, coords={"chain": post["chain"].values, "draw": post["draw"].values},
                     attrs={"reason": str(why)})
     out = idata.copy()
     out[PREDICTIVE_GROUP] = xr.DataTree(ds)

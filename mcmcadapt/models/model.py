@@ -98,7 +98,7 @@ class Model:
                     or n_data < 1):
                 raise InputError(f"n_data must be a positive integer or None, got {n_data!r}.")
             n_data = int(n_data)
-            for label, fn in (("logp_and_grad", logp_and_grad), ("hvp", hvp)):
+            for label, fn in (("logp_and_grad", logp_and_grad),):
                 if fn is not None and not _takes_batch(fn):
                     raise InputError(
                         f"n_data declares minibatch support, so {label} is called with "

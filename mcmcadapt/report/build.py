@@ -168,7 +168,7 @@ def report(idata, result=None, path="report.html", *, model=None, baseline=None,
         if not hasattr(baseline, "children"):
             raise InputError(
                 "baseline must be the DataTree of a window-adaptation run (or its Summary).")
-        baseline = summarize(baseline)
+        baseline = summarize(baseline, model)  # diagnosed as the run is (predictive)
     if baseline is not None:
         _check_baseline(summary, baseline)
     q = diagnosed_quantities(idata)
