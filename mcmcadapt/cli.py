@@ -177,12 +177,12 @@ def load_baseline(path, idata, given):
         if given:
             raise CLIError(f"no such baseline file: {path}.")
         return None
+    from .report.build import baseline_mismatch
+
     baseline = load_idata(path)
-    (spec, shapes), (b_spec, b_shapes) = _signature(idata), _signature(baseline)
-    if spec == b_spec and shapes == b_shapes:
+    why = baseline_mismatch(_signature(idata), _signature(baseline))
+    if why is None:
         return baseline
-    why = (f"it sampled model {b_spec!r}, this run {spec!r}" if spec != b_spec else
-           f"its variables {b_shapes} differ from this run's {shapes}")
     if given:
         raise CLIError(f"baseline {path} does not belong to this run: {why}.")
     _say(f"ignoring {path}: {why}.")

@@ -549,3 +549,15 @@ def test_phi0_starts_from_given_parameters_and_steps_0_uses_them_as_they_are(tar
         ma.tune(target, "mala", "window", chains=6, steps=0, progress=False)
     with pytest.raises(ValueError, match="phi"):
         ma.tune(target, loaded, "kl", chains=6, steps=0, phi0=phi[:-1], progress=False)
+
+
+def test_phi0_step_size_is_replaced_by_the_heuristic_unless_kept():
+    model = Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 5)
+    mala = ma.transitions.make("mala")
+    phi = mala.set_step_size(mala.init_params(model), 1e-4)     # far below N(0, I)'s ~1
+    fresh = ma.tune(model, "mala", "speed", chains=8, steps=3, seed=0, progress=False,
+                    phi0=phi)
+    kept = ma.tune(model, "mala", "speed", chains=8, steps=3, seed=0, progress=False,
+                   phi0=phi, objective_options={"init_step_size": False})
+    assert fresh.history["step_size"][0] > 0.1
+    assert kept.history["step_size"][0] == pytest.approx(1e-4, rel=0.1)

@@ -380,6 +380,10 @@ def test_ess_per_gradient_of_selected_chains_and_cut_draws():
     assert (two.n_grad_warmup, two.n_grad_sampling) == (1000, 2 * 200 * 3)
     cut = summarize(idata.isel(draw=slice(50, None)))   # burn-in dropped: still paid for
     assert cut.n_grad_sampling == 4 * 200 * 3
+    thinned = summarize(idata.isel(draw=slice(None, None, 2)))   # every draw was paid for
+    assert thinned.n_grad_sampling == 4 * 200 * 3
+    both = summarize(idata.isel(chain=[1], draw=slice(None, None, 4)))
+    assert both.n_grad_sampling == 200 * 3
 
 
 def test_undefined_statistics_are_nan_and_scale_does_not_matter():
@@ -398,6 +402,25 @@ def test_undefined_statistics_are_nan_and_scale_does_not_matter():
         assert conv[key][1] == pytest.approx(1e-17 * conv[key][0], rel=1e-9), key
     assert all(np.isnan(conv[key][2]) for key in conv)          # constant: all undefined
     assert np.isnan(conv["ess_tail"][3]) and np.isfinite(conv["ess_bulk"][3])
+
+
+def test_rank_statistics_of_tied_and_infinite_draws_are_arviz_own():
+    import arviz_stats as azs
+    from mcmcadapt.diagnostics import _arviz
+
+    rng = np.random.default_rng(18)
+    # rounded to one decimal: ties, and pairs that fold onto each other about the median
+    counts = np.round(rng.standard_normal((4, 400, 3)) * np.array([1.0, 3.0, 10.0]), 1)
+    counts[1] += np.round(rng.random((400, 3)), 1)
+    conv = _arviz.convergence(counts)
+    ax = dict(chain_axis=0, draw_axis=1)
+    np.testing.assert_array_equal(conv["r_hat"], azs.rhat(counts, method="rank", **ax))
+    np.testing.assert_array_equal(conv["ess_bulk"], azs.ess(counts, method="bulk", **ax))
+    with_inf = counts.copy()
+    with_inf[2, 7, 0] = np.inf                   # the largest rank; the mean is undefined
+    conv = _arviz.convergence(with_inf)
+    assert np.all(np.isfinite(conv["r_hat"])) and np.all(np.isfinite(conv["ess_bulk"]))
+    assert np.isnan(conv["mcse_mean"][0]) and np.all(np.isfinite(conv["mcse_mean"][1:]))
 
 
 def test_no_warnings_claims_only_what_was_checked():

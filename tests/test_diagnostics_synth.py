@@ -54,6 +54,7 @@ def make_idata(posterior, seed=0, diverging=None, energy=None, acceptance=None,
     root = {
         "model": "gauss", "kernel": "mala", "objective": "speed", "estimator": "stein",
         "n_grad_warmup": n_grad_warmup, "n_grad_sampling": int(stats["n_grad"].sum()),
+        "chains_sampled": chains,
         "seed": json.dumps(seed), "settings": json.dumps({"chains": 64, "steps": iterations}),
         "interrupted": 0,
     }

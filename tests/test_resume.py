@@ -2,6 +2,7 @@
 random stream is continued — from memory or NetCDF; kernels rebuild from their config()."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -74,10 +75,21 @@ def test_resume_continues_the_uninterrupted_run(tuned):
     # the sampling counts add up: the resumed part re-evaluates the 3 chains once
     steps = int(resumed["sample_stats"]["n_grad"].sum())
     assert int(resumed.attrs["n_grad_sampling"]) == steps + 3
+    assert ma.summarize(resumed).n_grad_sampling == steps + 3    # the report pays them too
     np.testing.assert_array_equal(resumed["sampler_state"]["x"].values,
                                   full["sampler_state"]["x"].values)
     for group in ("warmup_posterior", "adaptation"):  # the tuning record is carried over
         assert resumed[group].to_dataset().identical(part[group].to_dataset())
+
+
+def test_resume_of_selected_chains_counts_their_share(tuned):
+    model, result = tuned
+    part = ma.sample(model, result, chains=4, draws=10, seed=2, progress=False)
+    paid = int(part.attrs["n_grad_sampling"]) / 2      # two of four chains: half the cost
+    resumed = ma.resume(model, part.isel(chain=[1, 3]), draws=5, progress=False)
+    after = int(resumed["sample_stats"]["n_grad"].isel(draw=slice(10, None)).sum())
+    assert int(resumed.attrs["chains_sampled"]) == 2
+    assert ma.summarize(resumed).n_grad_sampling == round(paid) + after + 2
 
 
 def test_resume_from_netcdf_is_the_same(tuned, tmp_path):
@@ -146,7 +158,13 @@ def test_resume_recomputes_the_models_predictive_group(tuned):
     try:
         part = add_predictive(ma.sample(model, result, chains=2, draws=5, seed=1,
                                         progress=False), model)
-        done = ma.resume(model, part, draws=3, progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")          # the same quantities: nothing is lost
+            done = ma.resume(model, part, draws=3, progress=False)
+        mine = add_predictive(part, model, quantities=lambda X: {"m": X.max(axis=1)})
+        with pytest.warns(RuntimeWarning, match=r"quantities the model does not define \(m\)"):
+            replaced = ma.resume(model, mine, draws=3, progress=False)
+        assert set(replaced["predictive"].data_vars) == {"s"}
     finally:
         del model.predictive_quantities
     pred = done["predictive"]["s"].values

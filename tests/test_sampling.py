@@ -216,3 +216,16 @@ def test_sgld_on_full_data_is_said():
         warnings.simplefilter("error")
         ma.tune(model, "sgld", "kl", chains=4, steps=3, seed=0, progress=False,
                 kernel_options={"batch_size": 10})
+
+
+def test_a_model_error_names_the_users_line_not_the_librarys():
+    from mcmcadapt.adaptation.counting import CountingModel
+    from mcmcadapt.errors import ModelError
+
+    def lg(X):
+        np.linalg.cholesky(-np.eye(2))           # raises inside numpy
+        return -0.5 * np.sum(X**2, 1), -X
+
+    line = lg.__code__.co_firstlineno + 1
+    with pytest.raises(ModelError, match=rf"LinAlgError.*test_sampling\.py:{line}, in lg\)"):
+        CountingModel(Model(lg, 2, name="chol")).logp_and_grad(np.ones((1, 2)))

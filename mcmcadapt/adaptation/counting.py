@@ -8,6 +8,7 @@ which calls the wrapped model directly and so would otherwise go unseen; an anal
 Hessian-vector product is counted as 1).
 """
 
+import os
 import time
 import traceback
 
@@ -68,11 +69,29 @@ def _forward(method, name, *args, **kwargs):
         raise
     except Exception as exc:
         owner = getattr(getattr(method, "__self__", None), "name", "model")
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = (f" (at {frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})"
-                 if len(frames) > 1 else "")  # frame 0 is this function's own call
+        frame = _user_frame(traceback.extract_tb(exc.__traceback__)[1:])  # [0]: this call
+        where = f" (at {frame.filename}:{frame.lineno}, in {frame.name})" if frame else ""
         raise ModelError(f"model {owner!r}: {name} raised {type(exc).__name__}: {exc}{where}"
                          ) from exc
+
+
+def _library_dirs():
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple(os.path.join(os.path.realpath(paths[key]), "")
+                 for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths)
+
+
+def _user_frame(frames):
+    """The deepest frame of ``frames`` in the user's code (not in the standard library or an
+    installed package): a model whose numpy call failed is named at its own line, not
+    numpy's. The deepest frame of all when every frame is library code; None for none."""
+    libs = _library_dirs()
+    for frame in reversed(frames):
+        if not os.path.realpath(frame.filename).startswith(libs):
+            return frame
+    return frames[-1] if frames else None
 
 
 def _has_analytic_hvp(model):

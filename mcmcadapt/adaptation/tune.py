@@ -293,7 +293,10 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
         Start from these parameters instead of ``transition.init_params`` (a saved
         sampler, see :func:`mcmcadapt.meta.load_sampler`, or an earlier ``result.phi``);
         with ``steps=0`` they are used as they are: the result only places the ``chains``
-        at ``init`` for :func:`mcmcadapt.sample`.
+        at ``init`` for :func:`mcmcadapt.sample`. With ``steps > 0`` tuning starts from
+        them except for the step size, which objectives that start with Stan's heuristic
+        choose afresh, as they do for ``step_size`` (``objective_options=
+        {"init_step_size": False}`` keeps it for "speed", and for "kl" with unadjusted kernels)
 
     Returns
     -------

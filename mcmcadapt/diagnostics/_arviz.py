@@ -36,10 +36,13 @@ def convergence(draws):
 
     Undefined values are NaN, not ArviZ's stand-ins: everything for a quantity with one value
     in every draw (ArviZ reports ESS = all draws and MCSE 0), and tail ESS when a quantile
-    indicator is constant (a binary quantity with fewer than 5% of draws on one side; Stan's
-    convention). Each quantity is standardised first (ESS and R-hat do not depend on scale,
-    MCSE scales back): ArviZ takes a series spread over less than ~1e-15 for a constant one,
-    which made the MCSE of tiny predictive probabilities 10x too small.
+    indicator is constant, i.e. the 5% or 95% quantile is the largest value drawn (a binary
+    quantity has this whenever more than 5% of its draws are 1; the posterior package's
+    convention too). ESS and R-hat are rank-based and computed on the draws as given, so ties
+    (integer quantities) are ArviZ's exactly and an infinite draw is just the largest rank.
+    MCSE is computed on each quantity standardised and scaled back: ArviZ takes a series
+    spread over less than ~1e-15 for a constant one, which made the MCSE of tiny predictive
+    probabilities 10x too small; it is NaN for a quantity with an infinite draw.
     """
     draws = _axes(draws)
     azs = _stats()
@@ -48,21 +51,27 @@ def convergence(draws):
     out = {name: np.full(k, np.nan) for name in
            ("ess_bulk", "ess_tail", "r_hat", "mcse_mean", "mcse_sd")}
     flat = draws.reshape(draws.shape[0] * draws.shape[1], k)
-    scale = flat.std(axis=0)
-    live = np.flatnonzero(np.ptp(flat, axis=0) > 0)
+    with np.errstate(invalid="ignore"):
+        live = np.flatnonzero(np.ptp(flat, axis=0) > 0)
     if not live.size:
         return out
-    z = (draws[:, :, live] - flat[:, live].mean(axis=0)) / scale[live]
-    out["ess_bulk"][live] = np.asarray(azs.ess(z, method="bulk", **ax), dtype=np.float64)
-    tail = np.asarray(azs.ess(z, method="tail", prob=TAIL_PROB, **ax), dtype=np.float64)
+    raw = draws[:, :, live]
+    # ranks only depend on order: a tiny spread is no constant here (ArviZ's own threshold
+    # applies to the normalised ranks)
+    out["ess_bulk"][live] = np.asarray(azs.ess(raw, method="bulk", **ax), dtype=np.float64)
+    tail = np.asarray(azs.ess(raw, method="tail", prob=TAIL_PROB, **ax), dtype=np.float64)
     top = flat[:, live].max(axis=0)
     constant_tail = np.any(np.quantile(flat[:, live], TAIL_PROB, axis=0) >= top, axis=0)
     out["ess_tail"][live] = np.where(constant_tail, np.nan, tail)
     if draws.shape[0] > 1:
-        out["r_hat"][live] = np.asarray(azs.rhat(z, method="rank", **ax), dtype=np.float64)
-    out["mcse_mean"][live] = scale[live] * np.asarray(azs.mcse(z, method="mean", **ax),
+        out["r_hat"][live] = np.asarray(azs.rhat(raw, method="rank", **ax), dtype=np.float64)
+    finite = live[np.all(np.isfinite(flat[:, live]), axis=0)]
+    if finite.size:
+        scale = flat[:, finite].std(axis=0)
+        z = (draws[:, :, finite] - flat[:, finite].mean(axis=0)) / scale
+        out["mcse_mean"][finite] = scale * np.asarray(azs.mcse(z, method="mean", **ax),
                                                       dtype=np.float64)
-    out["mcse_sd"][live] = scale[live] * np.asarray(azs.mcse(z, method="sd", **ax),
+        out["mcse_sd"][finite] = scale * np.asarray(azs.mcse(z, method="sd", **ax),
                                                     dtype=np.float64)
     return out
 

@@ -135,24 +135,27 @@ def _sample_stat(idata, group, name):
 
 
 def _grad_counts(idata):
-    """(warm-up, sampling) gradient evaluations, None where unknown. Sampling counts come
-    from the draws' own ``n_grad`` when present, so that a tree whose chains were selected
-    counts only those; draws cut from the start (labels then start above 0) were paid for
-    and count at the kept draws' mean cost. The warm-up (one population for every chain)
-    comes from the root attribute, else the adaptation record's cumulative count (the
-    warm-up draws keep only a few thinned chains of the population and would undercount it)."""
+    """(warm-up, sampling) gradient evaluations, None where unknown. Sampling counts are
+    what the run paid: the root attribute ``n_grad_sampling`` (restarts after a resume
+    included), so draws thinned or cut from the start still count; a tree whose chains were
+    selected counts the kept chains' share (``chains_sampled`` says how many there were).
+    Trees from elsewhere fall back to the draws' own ``n_grad``. The warm-up (one population
+    for every chain) comes from the root attribute, else the adaptation record's cumulative
+    count (the warm-up draws keep only a few thinned chains of the population and would
+    undercount it)."""
     attrs = idata.attrs
-    per_draw = _sample_stat(idata, "sample_stats", "n_grad")
-    if per_draw is not None and per_draw.size:
-        sampling = int(per_draw.sum())
-        draws = idata["sample_stats"].to_dataset()["n_grad"]
-        first = int(draws["draw"].values.min()) if "draw" in draws.coords else 0
-        if first > 0:
-            sampling += int(round(per_draw.mean() * per_draw.shape[0] * first))
-    elif "n_grad_sampling" in attrs:
+    if "n_grad_sampling" in attrs:
         sampling = int(attrs["n_grad_sampling"])
+        sampled = int(attrs.get("chains_sampled", 0))
+        kept = idata["posterior"].sizes.get("chain", sampled) if "posterior" in idata.children \
+            else sampled
+        if sampled and kept != sampled:
+            sampling = int(round(sampling * kept / sampled))
     else:
-        return None, None
+        per_draw = _sample_stat(idata, "sample_stats", "n_grad")
+        if per_draw is None or not per_draw.size:
+            return None, None
+        sampling = int(per_draw.sum())
     if "n_grad_warmup" in attrs:
         return int(attrs["n_grad_warmup"]), sampling
     warmup = _sample_stat(idata, "adaptation", "n_grad")

@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+import reprlib
 from html import escape
 
 import numpy as np
@@ -71,14 +72,23 @@ def _baseline_label(baseline):
     return f"{what or 'another run'} (baseline)"
 
 
+def baseline_mismatch(run, baseline):
+    """Why ``baseline`` cannot be this run's baseline, or None. Each is a pair (model name or
+    None, what was diagnosed: labels or variable shapes); the models must agree where both
+    are known, the quantities always."""
+    (a, quantities), (b, b_quantities) = run, baseline
+    if a is not None and b is not None and a != b:
+        return f"it sampled model {b!r}, this run {a!r}"
+    if quantities != b_quantities:
+        return (f"its quantities {reprlib.repr(b_quantities)} differ from this run's "
+                f"{reprlib.repr(quantities)}")
+    return None
+
+
 def _check_baseline(summary, baseline):
-    """A baseline must have sampled the same model: same quantities, and the same model name
-    where both runs record one."""
-    a, b = summary.run.get("model"), baseline.run.get("model")
-    other = a is not None and b is not None and a != b
-    if other or list(summary.labels) != list(baseline.labels):
-        why = (f"it sampled model {b!r}, this run {a!r}" if other else
-               "its diagnosed quantities differ from this run's")
+    why = baseline_mismatch((summary.run.get("model"), list(summary.labels)),
+                            (baseline.run.get("model"), list(baseline.labels)))
+    if why:
         raise InputError(f"the baseline does not belong to this run: {why}.")
 
 

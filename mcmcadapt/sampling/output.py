@@ -14,7 +14,9 @@ sampler_state        what continuing the run needs (:func:`~.resume.resume`): ``
                      unconstrained_dim), the unconstrained positions after the draw
                      ``last_draw`` (the last one kept), and ``phi`` (phi_dim), the tuned
                      kernel parameters
-Root attributes: model, kernel, objective, estimator, n_grad_warmup, n_grad_sampling, seed,
+Root attributes: model, kernel, objective, estimator, n_grad_warmup, n_grad_sampling (every
+gradient the sampling paid for, a resume's restarts included), chains_sampled (the chains that
+count covers; a tree whose chains are selected afterwards counts its share), seed,
 settings (JSON), interrupted (0/1), tuning_interrupted (0/1), params (JSON of describe(φ)),
 tuning_seed, ``error`` when a model failure stopped sampling, draws_requested (the draws
 per chain asked for, resumed ones included), ``transition`` (JSON {"kernel": name,
@@ -137,6 +139,7 @@ def build_datatree(model, result, run, n_grad_sampling, seed, rng, draws_request
         "kernel": str(result.kernel), "objective": str(result.objective),
         "estimator": str(result.estimator),
         "n_grad_warmup": int(result.n_grad), "n_grad_sampling": int(n_grad_sampling),
+        "chains_sampled": int(run.x.shape[0]),
         "seed": json.dumps(seed if isinstance(seed, (int, type(None))) else "generator"),
         "tuning_seed": json.dumps(result.seed),
         "settings": json.dumps(result.settings),

@@ -162,7 +162,11 @@ def _extend(idata, model, transition, phi, run, chains, last, n_grad, seed, rng,
     attrs.pop("error", None)
     seeds = json.loads(str(attrs.get("resume_seeds", "[]")))
     seeds.append(seed if isinstance(seed, (int, type(None))) else "generator")
-    attrs.update(state_attrs, n_grad_sampling=int(attrs.get("n_grad_sampling", 0)) + int(n_grad),
+    # the earlier draws' cost is the kept chains' share when chains were selected before
+    sampled = int(attrs.get("chains_sampled", len(chains)))
+    before = int(attrs.get("n_grad_sampling", 0)) * len(chains) / max(sampled, 1)
+    attrs.update(state_attrs, n_grad_sampling=int(round(before)) + int(n_grad),
+                 chains_sampled=len(chains),
                  interrupted=int(bool(run.interrupted)), draws_requested=int(requested),
                  rng_state=rng_state(rng), resume_seeds=json.dumps(seeds))
     if run.error is not None:
@@ -173,8 +177,17 @@ def _extend(idata, model, transition, phi, run, chains, last, n_grad, seed, rng,
         # quantities a caller supplied to add_predictive cannot be, and are said to be lost)
         from ..diagnostics.predictive import has_predictive, with_model_predictive
 
+        before = set(idata["predictive"].data_vars)
         if has_predictive(model):
-            return with_model_predictive(tree, model)
+            tree = with_model_predictive(tree, model)
+            lost = sorted(before - set(tree["predictive"].data_vars))
+            if lost:
+                warnings.warn(
+                    f"the tree's 'predictive' group held quantities the model does not define "
+                    f"({', '.join(lost)}); it now holds the model's own. Call mcmcadapt."
+                    "diagnostics.add_predictive(idata, model, quantities=...) on the resumed "
+                    "tree to compute yours again.", RuntimeWarning, stacklevel=3)
+            return tree
         warnings.warn("the tree's 'predictive' group was computed by quantities this model "
                       "does not define; call mcmcadapt.diagnostics.add_predictive(idata, model, "
                       "quantities=...) again on the resumed tree.", RuntimeWarning, stacklevel=3)
