@@ -192,6 +192,48 @@ def test_hmc_matches_explicit_leapfrog(kernel):
         assert prop.energy[i] == pytest.approx(-lp + 0.5 * p @ M @ p, rel=1e-12)
 
 
+@pytest.mark.parametrize("kernel", [HMC("dense", n_steps=6), HMC("diag", n_steps=7, jitter=True),
+                                    HMC("diag", trajectory_length=1.3),
+                                    HMC("diag", n_steps=4, step_spread=True)], ids=repr)
+def test_hmc_without_vjp_moves_the_same_and_keeps_no_trajectory(kernel):
+    import tracemalloc
+
+    model = Quartic(d=3)
+    rng = np.random.default_rng(9)
+    X = 0.6 * rng.standard_normal((40, 3))
+    X[:5] *= 30.0                                        # far out: these diverge
+    phi = kernel.init_params(model, step_size=0.3)
+    if kernel.step_spread:
+        phi = kernel.set_step_spread(phi, 0.7)
+    noise = kernel.draw_noise(40, 3, rng)
+    state = kernel.init(model, X)
+    light = kernel.without_vjp()
+    full, lean = kernel.propose(model, state, phi, noise), light.propose(model, state, phi, noise)
+    assert lean.diverging.any() and not lean.diverging.all()
+    for field in ("y", "logp_y", "grad_y", "log_accept_ratio", "n_grad", "diverging", "energy",
+                  "energy_x", "step_size"):
+        np.testing.assert_array_equal(getattr(lean, field), getattr(full, field), err_msg=field)
+    assert kernel.keep_trajectory                         # the kernel itself is unchanged
+    with pytest.raises(InputError, match="without_vjp"):
+        light.proposal_vjp(model, state, phi, noise, lean, np.ones((40, 3)))
+    # memory: a long trajectory in many dimensions keeps O(n·d), not O(steps·n·d)
+    from mcmcadapt.models import Model
+
+    big, d = HMC("diag", n_steps=40), 20_000
+    std = Model(lambda Z: (-0.5 * np.sum(Z**2, 1), -Z), d)
+    big_state = big.init(std, rng.standard_normal((4, d)))
+    big_phi = big.init_params(std, step_size=0.1)
+    big_noise = big.draw_noise(4, d, rng)
+    peaks = []
+    for k in (big, big.without_vjp()):
+        tracemalloc.start()
+        k.propose(std, big_state, big_phi, big_noise)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    one = 4 * d * 8                                       # bytes of one (n, d) array
+    assert peaks[0] > 100 * one and peaks[1] < 20 * one
+
+
 def test_hmc_energy_error_is_second_order():
     """Leapfrog energy error shrinks ~4× when the step halves (fixed integration time)."""
     model = correlated_gaussian(3)

@@ -325,7 +325,7 @@ class KLObjective(Objective):
         return grad, scale * float(np.mean(np.sum(diff[keep] ** 2, axis=1)))
 
     def _update_metropolis(self, model, transition, state, phi, rng):
-        new_state, info = self.move(model, transition, state, phi, rng)[2:]
+        new_state, info = self.move(model, transition.without_vjp(), state, phi, rng)[2:]
         acc = mean_acceptance(info.log_accept_ratio)
         eps = self.dual.update(acc) if self.range is None else None
         grad, fisher = (self._probe_gradient(model, transition, state, phi, rng)

@@ -222,6 +222,7 @@ def find_reasonable_step_size(model, transition, state, phi, rng, step_size=None
     Returns ``(step_size, n_grad)`` where n_grad sums the proposals' gradient counts.
     """
     eps = transition.get_step_size(phi) if step_size is None else float(step_size)
+    transition = transition.without_vjp()     # only the acceptance of the trials is used
     noise = transition.draw_noise(state.x.shape[0], state.x.shape[1], rng)
     n_grad = 0
 

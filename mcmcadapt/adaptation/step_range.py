@@ -91,7 +91,7 @@ def local_step_sizes(model, transition, state, phi, rng, accept=0.8, n_momenta=3
         acc = np.zeros(n)
         for noise in noises:
             noise.spread = 0.5 * ((mid - centre) / half + 1.0)
-            prop = transition.propose(model, state, trial, noise)
+            prop = transition.without_vjp().propose(model, state, trial, noise)
             n_grad += int(np.sum(prop.n_grad))
             lar = np.asarray(prop.log_accept_ratio, dtype=np.float64)
             acc += np.where(np.isfinite(lar), np.exp(np.minimum(lar, 0.0)), 0.0)

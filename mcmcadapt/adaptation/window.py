@@ -109,7 +109,7 @@ class WindowAdaptation(Objective):
 
     def update(self, model, transition, state, phi, rng):
         it = self.iteration
-        new_state, info = self.move(model, transition, state, phi, rng)[2:]
+        new_state, info = self.move(model, transition.without_vjp(), state, phi, rng)[2:]
         acc = mean_acceptance(info.log_accept_ratio)
         eps = self.dual.update(acc) if self.range is None else None
         extra = 0

@@ -111,6 +111,7 @@ def run_chains(model, transition, phi, state, draws, rng, bar):
     (every chain truncated to the same length). The returned ``state`` and the generator
     are then as they were after the last kept draw. Returns a :class:`ChainRun`."""
     chains, d = state.x.shape
+    transition = transition.without_vjp()
     x = np.empty((chains, draws, d))
     stats = {"acceptance_rate": np.empty((chains, draws)),
              "diverging": np.zeros((chains, draws), dtype=bool),

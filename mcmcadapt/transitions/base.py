@@ -285,6 +285,12 @@ class Transition:
         """Copy of φ whose proposal is the twin's at step size ``eps``."""
         return self.set_step_size(phi, eps)
 
+    def without_vjp(self):
+        """A kernel making the same moves, bit for bit, whose proposals need not support the
+        VJPs, so it may keep less: what sampling and window adaptation use (HMC keeps two
+        positions instead of its trajectory). The kernel itself where nothing is saved."""
+        return self
+
     # ---- moving -------------------------------------------------------------------------
     def init(self, model, X):
         """State at positions X (n, d), with the full-data log density and gradient."""

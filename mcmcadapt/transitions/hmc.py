@@ -29,8 +29,12 @@ A chain diverges, and stops integrating, when its energy error H(x, v) − H(x�
 diverging chain proposes). ``n_grad`` counts the leapfrog gradient evaluations actually made.
 
 The VJPs run the leapfrog backwards over the stored trajectory (O(steps·n·d) memory) with
-one Hessian-vector product per leapfrog step (plus one at x₀ for the x-derivative).
+one Hessian-vector product per leapfrog step (plus one at x₀ for the x-derivative). Sampling
+and window adaptation take no VJPs and use :meth:`~.base.Transition.without_vjp`, whose
+proposals keep O(n·d).
 """
+
+import copy
 
 import numpy as np
 
@@ -60,6 +64,7 @@ class HMC(PreconditionedTransition):
 
     name = "hmc"
     metropolis = True
+    keep_trajectory = True   # False in the copy without_vjp() makes
 
     def __init__(self, precond="diag", n_steps=None, trajectory_length=None, jitter=None,
                  max_steps=1024, max_energy_error=1000.0, step_spread=False):
@@ -160,6 +165,11 @@ class HMC(PreconditionedTransition):
         steps = np.clip(np.ceil(T / eps), 1, self.max_steps).astype(np.int64)
         return steps, T / steps
 
+    def without_vjp(self):
+        twin = copy.copy(self)
+        twin.keep_trajectory = False
+        return twin
+
     def propose(self, model, state, phi, noise):
         """Leapfrog trajectories of all chains (vectorised; finished or diverged chains idle)."""
         n, d = self._check_state(model, state)
@@ -171,9 +181,13 @@ class HMC(PreconditionedTransition):
         h_chain = h.copy() if self.step_spread else None
         K = int(steps.max())
         hs = np.where(np.arange(K)[:, None] < steps[None, :], h[None, :], 0.0)  # (K, n)
-        xs = np.empty((K + 1, n, d))
-        gs = np.empty((K + 1, n, d))
-        vhs = np.empty((K, n, d))
+        # the VJPs need the whole trajectory; a kernel that takes none keeps two positions
+        # (a 3.2-million-weight network's 19-step trajectories of 8 chains were 8 GB)
+        keep = self.keep_trajectory
+        slots = K + 1 if keep else 2
+        xs = np.empty((slots, n, d))
+        gs = np.empty((slots, n, d))
+        vhs = np.empty((K if keep else 0, n, d))
         xs[0], gs[0] = state.x, state.grad
         lp = state.logp.copy()
         H0 = -lp + 0.5 * _sqnorm(noise.xi)
@@ -184,14 +198,16 @@ class HMC(PreconditionedTransition):
         fused = F.ndim == 1
         v = self._kick(noise.xi, 0.5 * hs[0], gs[0], F, fused)
         for k in range(K):
+            a, b = (k, k + 1) if keep else (k % 2, (k + 1) % 2)   # slots of x_k, x_{k+1}
             move = hs[k] > 0
-            vhs[k] = v
+            if keep:
+                vhs[k] = v
             with np.errstate(over="ignore", invalid="ignore"):
                 if fused:
                     x_new = np.empty((n, d))
-                    row_scaled_step(xs[k], hs[k], v, F, x_new)
+                    row_scaled_step(xs[a], hs[k], v, F, x_new)
                 else:
-                    x_new = xs[k] + hs[k][:, None] * L_rows(F, v)
+                    x_new = xs[a] + hs[k][:, None] * L_rows(F, v)
                 lp_new, g_new, ok, evaluated = evaluate(model, x_new, active=move)
                 n_grad += evaluated
                 c = 0.5 * hs[k]
@@ -202,29 +218,30 @@ class HMC(PreconditionedTransition):
             if bad.any():
                 live &= ~bad
                 hs[k:, bad] = 0.0
-            keep = move & ~bad
-            select_rows(keep, x_new, xs[k], xs[k + 1])
-            select_rows(keep, g_new, gs[k], gs[k + 1])
-            lp = np.where(keep, lp_new, lp)
+            moved = move & ~bad
+            select_rows(moved, x_new, xs[a], xs[b])
+            select_rows(moved, g_new, gs[a], gs[b])
+            lp = np.where(moved, lp_new, lp)
             h_next = hs[k + 1] if k + 1 < K else 0.0
             with np.errstate(over="ignore", invalid="ignore"):
-                v = self._kick(v, 0.5 * (hs[k] + h_next), gs[k + 1], F, fused)
+                v = self._kick(v, 0.5 * (hs[k] + h_next), gs[b], F, fused)
         vK2 = _sqnorm(v)
         with np.errstate(over="ignore", invalid="ignore"):
             energy = -lp + 0.5 * vK2
             logr = H0 - energy
         live &= np.isfinite(logr)
         div = ~live
-        y, g_y = xs[K].copy(), gs[K].copy()
+        last = K if keep else K % 2
+        y, g_y = xs[last].copy(), gs[last].copy()
         if div.any():
             y[div], g_y[div], lp[div] = state.x[div], state.grad[div], state.logp[div]
             energy[div], logr[div] = H0[div], -np.inf
             v[div] = 0.0
+        cache = ({"xs": xs, "gs": gs, "vhs": vhs, "hs": hs, "v": v,
+                  "w": self._log_multipliers(noise, n)} if keep else {"without_vjp": True})
         return Proposal(
             y=y, logp_y=lp, grad_y=g_y, log_accept_ratio=logr, n_grad=n_grad, diverging=div,
-            energy=energy, energy_x=H0, step_size=h_chain,
-            cache={"xs": xs, "gs": gs, "vhs": vhs, "hs": hs, "v": v,
-                   "w": self._log_multipliers(noise, n)},
+            energy=energy, energy_x=H0, step_size=h_chain, cache=cache,
         )
 
     @staticmethod
@@ -304,6 +321,10 @@ class HMC(PreconditionedTransition):
         n, d = self._check_state(model, state)
         phi = self._check_phi(phi, d)
         self._check_noise(noise, n, d)
+        if proposal.cache.get("without_vjp"):
+            raise InputError(
+                "this proposal was made by a kernel from without_vjp(), which keeps no "
+                "trajectory; take VJPs with the kernel itself.")
         if proposal.y.shape != (n, d) or "hs" not in proposal.cache:
             raise InputError(
                 "proposal does not match this state and kernel; pass the proposal that this "
