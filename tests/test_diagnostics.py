@@ -485,3 +485,20 @@ def test_rhat_just_over_the_threshold_is_not_shown_as_under_it():
     s = summarize(make_idata({"x": rng.standard_normal((4, 300, 2))}))
     s.columns["r_hat"][:] = [1.0104, 1.0096]
     assert cell(s, "r_hat", 0) == "1.0104" and cell(s, "r_hat", 1) == "1.010"
+
+
+def test_non_finite_sample_stats_are_named_not_shown_as_nan():
+    rng = np.random.default_rng(19)
+    acceptance = rng.uniform(0.5, 0.9, (4, 300))
+    acceptance[1, 10:13] = np.nan
+    energy = rng.standard_normal((4, 300)) + 10.0
+    energy[2, 5] = np.inf
+    s = summarize(make_idata({"x": rng.standard_normal((4, 300))}, acceptance=acceptance,
+                             energy=energy))
+    messages = [w.message for w in s.warnings if w.kind == "sample_stats"]
+    assert len(messages) == 2
+    assert "acceptance_rate holds 3 non-finite value(s) of 1200" in messages[0]
+    assert "energy holds 1 non-finite value(s)" in messages[1]
+    assert s.acceptance == pytest.approx(np.nanmean(acceptance))
+    assert np.isfinite(s.acceptance_per_chain).all() and s.ebfmi is None
+    assert "nan" not in s.to_text().lower().replace("n/a", "")

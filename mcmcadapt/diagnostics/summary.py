@@ -1,6 +1,7 @@
 """``summarize``: convergence table, sampler checks, KSD, efficiency and explicit warnings."""
 
 import json
+import warnings as warnings_module
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +32,8 @@ COLUMNS = ("mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"
 @dataclass
 class DiagnosticWarning:
     """One failed check: ``kind`` (``"r_hat"``, ``"ess"``, ``"stuck"``, ``"divergences"``,
-    ``"ebfmi"``, ``"ksd_trend"``, ``"interrupted"``), a ``message`` saying what and what to
+    ``"ebfmi"``, ``"ksd_trend"``, ``"interrupted"``, ``"sample_stats"``: non-finite values
+    there), a ``message`` saying what and what to
     do, and the ``labels`` of the quantities concerned (may be empty)."""
 
     kind: str
@@ -291,6 +293,14 @@ def _sampler_checks(idata, ebfmi_min, warnings):
         warnings.append(DiagnosticWarning("divergences", message))
     acc = _sample_stat(idata, "sample_stats", "acceptance_rate")
     energy = _sample_stat(idata, "sample_stats", "energy")
+    # our own output never holds non-finite values here; a tree made elsewhere may
+    for name, values, effect in (("acceptance_rate", acc, "the mean acceptance leaves them out"),
+                                 ("energy", energy, "E-BFMI was not computed")):
+        bad = 0 if values is None else int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            warnings.append(DiagnosticWarning(
+                "sample_stats", f"sample_stats.{name} holds {bad} non-finite value(s) of "
+                f"{values.size}: {effect}. The sampler that wrote them should be checked."))
     ebfmi = None
     if energy is not None and np.all(np.isfinite(energy)) and energy.shape[1] >= 2:
         ebfmi = _arviz.ebfmi(energy)
@@ -301,10 +311,12 @@ def _sampler_checks(idata, ebfmi_min, warnings):
                 f"E-BFMI < {ebfmi_min} in chain(s) {low.tolist()} (min {ebfmi.min():.2f}): "
                 "momentum resampling explores the energy levels poorly; a better "
                 "preconditioner or a reparameterisation usually helps."))
-    return {"divergences": divergences,
-            "acceptance": None if acc is None else float(np.mean(acc)),
-            "acceptance_per_chain": None if acc is None else acc.mean(axis=1),
-            "ebfmi": ebfmi}
+    with warnings_module.catch_warnings():
+        warnings_module.simplefilter("ignore", RuntimeWarning)   # an all-NaN chain: NaN
+        return {"divergences": divergences,
+                "acceptance": None if acc is None else float(np.nanmean(acc)),
+                "acceptance_per_chain": None if acc is None else np.nanmean(acc, axis=1),
+                "ebfmi": ebfmi}
 
 
 def _ksd_checks(idata, model, stride, points, n_windows, seed, trend_z, warnings):
