@@ -229,3 +229,33 @@ def test_a_model_error_names_the_users_line_not_the_librarys():
     line = lg.__code__.co_firstlineno + 1
     with pytest.raises(ModelError, match=rf"LinAlgError.*test_sampling\.py:{line}, in lg\)"):
         CountingModel(Model(lg, 2, name="chol")).logp_and_grad(np.ones((1, 2)))
+
+
+def test_minibatch_gradients_count_their_share_of_the_data():
+    calls = []
+
+    def lg(X, batch=None):
+        calls.append((X.shape[0], 1.0 if batch is None else len(batch) / 50))
+        return -0.5 * np.sum(X**2, 1), -X
+
+    model = Model(lg, 2, n_data=50)
+    r = ma.tune(model, "sgld", "kl", chains=6, steps=8, seed=0, progress=False,
+                kernel_options={"batch_size": 10})
+    warm = sum(rows * share for rows, share in calls)
+    assert r.n_grad_full == pytest.approx(warm) and r.n_grad == sum(c[0] for c in calls)
+    assert r.n_grad_full < r.n_grad                          # minibatches among them
+    calls.clear()
+    tree = ma.sample(model, r, chains=4, draws=30, seed=1, progress=False)
+    sampling = sum(rows * share for rows, share in calls)
+    assert float(tree.attrs["n_grad_full_sampling"]) == pytest.approx(sampling)
+    assert int(tree.attrs["n_grad_sampling"]) == sum(c[0] for c in calls)
+    s = ma.summarize(tree)
+    assert (s.n_grad_warmup, s.n_grad_sampling) == (round(warm), round(sampling))
+    assert s.minibatch_counts and "a minibatch gradient counts its share" in s.to_text()
+    bulk = min(s.columns["ess_bulk"])
+    assert s.ess_per_grad["ess_bulk"] == pytest.approx(bulk / (round(warm) + round(sampling)))
+    # a full-data kernel: the counts are the evaluations, and nothing is said
+    full = ma.summarize(ma.sample(model, ma.tune(model, "mala", "speed", chains=6, steps=8,
+                                                 seed=0, progress=False),
+                                  chains=2, draws=20, seed=1, progress=False))
+    assert not full.minibatch_counts and "share of the data" not in full.to_text()

@@ -5,7 +5,9 @@ heuristics add trial proposals; counting at the model sees all of them. One row 
 ``logp_and_grad`` is one gradient evaluation; one row of ``hvp`` costs
 ``hvp_cost`` evaluations (2 for central differences of gradients, the models' fallback,
 which calls the wrapped model directly and so would otherwise go unseen; an analytic
-Hessian-vector product is counted as 1).
+Hessian-vector product is counted as 1). ``n_grad_full`` counts the same in full-data
+gradients: a minibatch gradient on b of the model's ``n_data`` points is b/n_data of one,
+so that ESS per gradient compares minibatch and full-data kernels at their cost.
 """
 
 import os
@@ -31,6 +33,7 @@ class CountingModel:
     def __init__(self, model):
         self._model = model
         self.n_grad = 0
+        self.n_grad_full = 0.0
         self.n_hvp = 0
         self.seconds = 0.0
         self.cpu_seconds = 0.0
@@ -48,7 +51,11 @@ class CountingModel:
         out = _forward(self._model.logp_and_grad, "logp_and_grad", X, *args, **kwargs)
         self.seconds += time.perf_counter() - t0
         self.cpu_seconds += time.thread_time() - c0
-        self.n_grad += int(np.shape(X)[0])
+        rows = int(np.shape(X)[0])
+        self.n_grad += rows
+        batch, n_data = kwargs.get("batch"), getattr(self._model, "n_data", None)
+        self.n_grad_full += rows * (1.0 if batch is None or not n_data
+                                    else min(1.0, len(batch) / n_data))
         return out
 
     def hvp(self, X, V, *args, **kwargs):
@@ -59,6 +66,7 @@ class CountingModel:
         rows = int(np.shape(X)[0])
         self.n_hvp += rows
         self.n_grad += self.hvp_cost * rows
+        self.n_grad_full += self.hvp_cost * rows
         return out
 
 

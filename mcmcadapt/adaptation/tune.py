@@ -50,6 +50,9 @@ class TuneResult:
         Final population (``state.x`` has shape (chains, d)).
     n_grad : int
         Gradient evaluations of the whole warm-up (heuristics and VJPs included).
+    n_grad_full : float
+        The same in full-data gradients: a minibatch gradient (SGLD) counts its share of the
+        data; equal to ``n_grad`` for full-data kernels.
     warmup_draws : dict or None
         Positions and statistics of the first ``record_chains`` chains, every
         ``warmup_thin``-th iteration: ``x`` (k, T, d), ``lp``, ``acceptance_rate``,
@@ -77,6 +80,7 @@ class TuneResult:
     state: object
     n_grad: int
     warmup_draws: dict = None
+    n_grad_full: float | None = None
     interrupted: bool = False
     messages: list = dataclasses.field(default_factory=list)
     model_name: str = ""
@@ -426,6 +430,7 @@ def _tune(model, kernel, objective, estimator, chains, steps, seed, precond, ini
     return TuneResult(
         params=transition.describe(phi), phi=phi, transition=transition,
         history=rec.history(), state=state, n_grad=int(counting.n_grad),
+        n_grad_full=float(counting.n_grad_full),
         warmup_draws=rec.warmup(), interrupted=interrupted, messages=messages,
         model_name=getattr(model, "name", "model"), kernel=transition.name, objective=obj.name,
         estimator=est_name, seed=seed if isinstance(seed, (int, type(None))) else "generator",

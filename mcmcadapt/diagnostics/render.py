@@ -3,7 +3,7 @@
 import numpy as np
 
 from .ksd_check import fmt_ksd, ksd_caveat
-from .summary import COLUMNS
+from .summary import COLUMNS, MINIBATCH_NOTE
 
 _HEAD = {"mean": "mean", "sd": "sd", "mcse_mean": "mcse_mean", "mcse_sd": "mcse_sd",
          "ess_bulk": "ess_bulk", "ess_tail": "ess_tail", "r_hat": "r_hat"}
@@ -90,7 +90,7 @@ def render_text(summary, max_rows=20):
         lines.append(
             f"min ESS per gradient evaluation: bulk {e['ess_bulk']:.3g} ({e['ess_bulk_label']}), "
             f"tail {e['ess_tail']:.3g} ({e['ess_tail_label']}); {s.n_grad or s.n_grad_sampling} "
-            f"gradients, {counted}")
+            f"gradients{MINIBATCH_NOTE if s.minibatch_counts else ''}, {counted}")
     lines.append("")
     if s.warnings:
         lines.append(f"{len(s.warnings)} warning(s):")

@@ -26,6 +26,8 @@ KSD_TREND_Z = 2.5
 # can reject every proposal by chance (0.55^5 = 5% for 5 draws at acceptance 0.45).
 FROZEN_MIN_DRAWS = 20
 
+# how the counts read when minibatch gradients are among them
+MINIBATCH_NOTE = " (full-data equivalents: a minibatch gradient counts its share of the data)"
 COLUMNS = ("mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")
 
 
@@ -52,7 +54,9 @@ class Summary:
     :data:`COLUMNS` to a (k,) array; ``flagged`` (k,) bool marks rows that fail the R-hat or
     ESS threshold or never change. Sampler statistics are None where the output lacks them.
     ``ess_per_grad`` holds the minimum over quantities of bulk and tail ESS divided by every
-    gradient evaluation of the run (warm-up included).
+    gradient evaluation of the run (warm-up included), counted in full-data gradients
+    (``n_grad_warmup``, ``n_grad_sampling``): ``minibatch_counts`` says that minibatch
+    gradients were counted at their share of the data.
     """
 
     labels: list
@@ -77,6 +81,7 @@ class Summary:
     thresholds: dict
     run: dict
     ksd_score: str = "the model score"
+    minibatch_counts: bool = False
 
     @property
     def ok(self):
@@ -137,8 +142,10 @@ def _sample_stat(idata, group, name):
 
 
 def _grad_counts(idata):
-    """(warm-up, sampling) gradient evaluations, None where unknown. Sampling counts are
-    what the run paid: the root attribute ``n_grad_sampling`` (restarts after a resume
+    """(warm-up, sampling, minibatch): gradient counts, None where unknown, in full-data
+    gradients, and whether that differs from the evaluations made (a minibatch gradient on
+    b of N points counts b/N: root attributes ``n_grad_full_*``; trees written before them
+    count evaluations). Sampling counts are what the run paid (restarts after a resume
     included), so draws thinned or cut from the start still count; a tree whose chains were
     selected counts the kept chains' share (``chains_sampled`` says how many there were).
     Trees from elsewhere fall back to the draws' own ``n_grad``. The warm-up (one population
@@ -146,22 +153,27 @@ def _grad_counts(idata):
     count (the warm-up draws keep only a few thinned chains of the population and would
     undercount it)."""
     attrs = idata.attrs
+    minibatch = False
     if "n_grad_sampling" in attrs:
-        sampling = int(attrs["n_grad_sampling"])
+        evaluations = int(attrs["n_grad_sampling"])
+        full = float(attrs.get("n_grad_full_sampling", evaluations))
+        minibatch |= not np.isclose(full, evaluations)
         sampled = int(attrs.get("chains_sampled", 0))
         kept = idata["posterior"].sizes.get("chain", sampled) if "posterior" in idata.children \
             else sampled
-        if sampled and kept != sampled:
-            sampling = int(round(sampling * kept / sampled))
+        sampling = int(round(full * (kept / sampled if sampled else 1.0)))
     else:
         per_draw = _sample_stat(idata, "sample_stats", "n_grad")
         if per_draw is None or not per_draw.size:
-            return None, None
+            return None, None, False
         sampling = int(per_draw.sum())
     if "n_grad_warmup" in attrs:
-        return int(attrs["n_grad_warmup"]), sampling
+        evaluations = int(attrs["n_grad_warmup"])
+        full = float(attrs.get("n_grad_full_warmup", evaluations))
+        minibatch |= not np.isclose(full, evaluations)
+        return int(round(full)), sampling, minibatch
     warmup = _sample_stat(idata, "adaptation", "n_grad")
-    return (None if warmup is None or warmup.size == 0 else int(warmup[-1])), sampling
+    return (None if warmup is None or warmup.size == 0 else int(warmup[-1])), sampling, minibatch
 
 
 def _run_info(idata):
@@ -411,7 +423,7 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
     ksd = (None if model is None else
            _ksd_checks(idata, model, _stride(idata, conv, n_chains, n_draws), ksd_points,
                        ksd_windows, seed, ksd_trend_z, warnings))
-    n_warm, n_samp = _grad_counts(idata)
+    n_warm, n_samp, minibatch = _grad_counts(idata)
     run = _run_info(idata)
     if run["tuning_interrupted"]:
         steps = run.get("settings", {}).get("steps") if isinstance(run.get("settings"),
@@ -438,7 +450,7 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
         ksd_windows=None if ksd is None else ksd.windows,
         ksd_points=None if ksd is None else ksd.points,
         ksd_trend_z=None if ksd is None else ksd.trend_z,
-        n_grad_warmup=n_warm, n_grad_sampling=n_samp,
+        n_grad_warmup=n_warm, n_grad_sampling=n_samp, minibatch_counts=minibatch,
         ess_per_grad=_ess_per_grad(q.labels, conv, n_warm, n_samp), warnings=warnings,
         thresholds={"rhat_max": rhat_max, "ess_per_chain_min": ess_per_chain_min,
                     "ebfmi_min": ebfmi_min, "ksd_trend_z": ksd_trend_z},

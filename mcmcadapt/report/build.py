@@ -9,7 +9,7 @@ import numpy as np
 
 from ..diagnostics import diagnosed_quantities, summarize
 from ..diagnostics.predictive import with_model_predictive
-from ..diagnostics.summary import Summary
+from ..diagnostics.summary import MINIBATCH_NOTE, Summary
 from .._validation import positive_int
 from ..errors import InputError
 from . import figures
@@ -120,6 +120,8 @@ def _efficiency_section(summary, baseline):
         f"<td>{escape(', '.join(sorted({w.kind for w in s.warnings})) or 'none')}</td></tr>"
         for r, s in zip(rows, runs))
     parts = [f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"]
+    if any(s.minibatch_counts for s in runs):
+        parts.append(f"<p>Gradients{escape(MINIBATCH_NOTE)}.</p>")
     if unusable:
         parts.append(f"<p>The baseline given cannot be compared: {escape(unusable)}.</p>")
     elif len(rows) > 1 and (summary.n_chains * summary.n_draws

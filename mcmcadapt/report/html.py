@@ -9,7 +9,7 @@ import numpy as np
 
 from ..diagnostics.ksd_check import fmt_ksd, ksd_caveat
 from ..diagnostics.render import cell, rows_to_show
-from ..diagnostics.summary import COLUMNS
+from ..diagnostics.summary import COLUMNS, MINIBATCH_NOTE
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
@@ -140,7 +140,8 @@ def sampler_rows(summary):
         pairs.append(("min ESS per gradient (tail)",
                       f"{e['ess_tail']:.4g} ({escape(str(e['ess_tail_label']))})"))
         pairs.append(("gradient evaluations",
-                      f"{_num(s.n_grad_warmup)} warm-up + {_num(s.n_grad_sampling)} sampling"))
+                      f"{_num(s.n_grad_warmup)} warm-up + {_num(s.n_grad_sampling)} sampling"
+                      + (escape(MINIBATCH_NOTE) if s.minibatch_counts else "")))
     return pairs
 
 

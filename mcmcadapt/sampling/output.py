@@ -15,8 +15,10 @@ sampler_state        what continuing the run needs (:func:`~.resume.resume`): ``
                      ``last_draw`` (the last one kept), and ``phi`` (phi_dim), the tuned
                      kernel parameters
 Root attributes: model, kernel, objective, estimator, n_grad_warmup, n_grad_sampling (every
-gradient the sampling paid for, a resume's restarts included), chains_sampled (the chains that
-count covers; a tree whose chains are selected afterwards counts its share), seed,
+gradient the sampling paid for, a resume's restarts included), n_grad_full_warmup and
+n_grad_full_sampling (the same in full-data gradients: a minibatch gradient counts its share
+of the data; what ESS per gradient divides by), chains_sampled (the chains those counts
+cover; a tree whose chains are selected afterwards counts its share), seed,
 settings (JSON), interrupted (0/1), tuning_interrupted (0/1), params (JSON of describe(φ)),
 tuning_seed, ``error`` when a model failure stopped sampling, draws_requested (the draws
 per chain asked for, resumed ones included), ``transition`` (JSON {"kernel": name,
@@ -102,9 +104,10 @@ def rng_state(rng):
     return json.dumps(rng.bit_generator.state)
 
 
-def build_datatree(model, result, run, n_grad_sampling, seed, rng, draws_requested):
+def build_datatree(model, result, run, counting, seed, rng, draws_requested):
     """DataTree from a :class:`~.sample.ChainRun` (draws, per-draw stats, final state) and
-    the tuning result (its history and warm-up record); ``rng`` is the generator the draws
+    the tuning result (its history and warm-up record); ``counting`` is the sampling's
+    :class:`~mcmcadapt.adaptation.counting.CountingModel`, ``rng`` the generator the draws
     came from (its state is kept for :func:`~.resume.resume`)."""
     import xarray as xr
 
@@ -138,7 +141,10 @@ def build_datatree(model, result, run, n_grad_sampling, seed, rng, draws_request
         "model": str(result.model_name or getattr(model, "name", "model")),
         "kernel": str(result.kernel), "objective": str(result.objective),
         "estimator": str(result.estimator),
-        "n_grad_warmup": int(result.n_grad), "n_grad_sampling": int(n_grad_sampling),
+        "n_grad_warmup": int(result.n_grad), "n_grad_sampling": int(counting.n_grad),
+        "n_grad_full_warmup": float(result.n_grad if getattr(result, "n_grad_full", None)
+                                    is None else result.n_grad_full),
+        "n_grad_full_sampling": float(counting.n_grad_full),
         "chains_sampled": int(run.x.shape[0]),
         "seed": json.dumps(seed if isinstance(seed, (int, type(None))) else "generator"),
         "tuning_seed": json.dumps(result.seed),

@@ -76,7 +76,7 @@ def resume(model, idata, draws=None, seed=None, progress=None):
         state = transition.init(counting, X)
         run = run_chains(counting, transition, phi, state, draws, rng,
                          Progress(draws, f"resume {transition.name}", progress))
-    return _extend(idata, model, transition, phi, run, chains, last, counting.n_grad, seed,
+    return _extend(idata, model, transition, phi, run, chains, last, counting, seed,
                    rng, requested=max(requested, last + 1 + draws))
 
 
@@ -141,7 +141,7 @@ def _shapes(variables):
     return ", ".join(f"{k}{list(v) if v else ''}" for k, v in sorted(variables.items()))
 
 
-def _extend(idata, model, transition, phi, run, chains, last, n_grad, seed, rng, requested):
+def _extend(idata, model, transition, phi, run, chains, last, counting, seed, rng, requested):
     """A new tree: ``idata``'s kept groups with ``run``'s draws appended after draw
     ``last``."""
     import xarray as xr
@@ -163,9 +163,11 @@ def _extend(idata, model, transition, phi, run, chains, last, n_grad, seed, rng,
     seeds = json.loads(str(attrs.get("resume_seeds", "[]")))
     seeds.append(seed if isinstance(seed, (int, type(None))) else "generator")
     # the earlier draws' cost is the kept chains' share when chains were selected before
-    sampled = int(attrs.get("chains_sampled", len(chains)))
-    before = int(attrs.get("n_grad_sampling", 0)) * len(chains) / max(sampled, 1)
-    attrs.update(state_attrs, n_grad_sampling=int(round(before)) + int(n_grad),
+    share = len(chains) / max(int(attrs.get("chains_sampled", len(chains))), 1)
+    before = int(attrs.get("n_grad_sampling", 0))
+    before_full = float(attrs.get("n_grad_full_sampling", before))
+    attrs.update(state_attrs, n_grad_sampling=int(round(before * share)) + counting.n_grad,
+                 n_grad_full_sampling=before_full * share + counting.n_grad_full,
                  chains_sampled=len(chains),
                  interrupted=int(bool(run.interrupted)), draws_requested=int(requested),
                  rng_state=rng_state(rng), resume_seeds=json.dumps(seeds))

@@ -86,8 +86,8 @@ def _sample(model, result, chains, draws, seed, progress):
     state = take_rows(result.state, starting_chains(result, chains, rng))
     run = run_chains(counting, transition, phi, state, draws, rng,
                      Progress(draws, f"sample {transition.name}", progress))
-    return build_datatree(model, result, run, n_grad_sampling=counting.n_grad, seed=seed,
-                          rng=rng, draws_requested=draws)
+    return build_datatree(model, result, run, counting, seed=seed, rng=rng,
+                          draws_requested=draws)
 
 
 @dataclasses.dataclass
