@@ -162,31 +162,14 @@ def load_idata(path):
     return tree
 
 
-def _signature(tree):
-    """What must agree between a run and its baseline: the model and its variables' shapes."""
-    post = tree["posterior"].to_dataset()
-    shapes = {k: tuple(s for d, s in post[k].sizes.items() if d not in ("chain", "draw"))
-              for k in post.data_vars}
-    return tree.attrs.get("model_spec") or tree.attrs.get("model"), shapes
-
-
-def load_baseline(path, idata, given):
-    """The baseline run at ``path`` if it sampled the same model as ``idata``; None if there
-    is no file (or, when found beside the run rather than ``given``, if it does not match)."""
+def load_baseline(path, given):
+    """The baseline run at ``path``; None if there is no file and it was not ``given``.
+    Whether it belongs to the run is checked with the diagnostics (:func:`_write_report`)."""
     if not path.is_file():
         if given:
             raise CLIError(f"no such baseline file: {path}.")
         return None
-    from .report.build import baseline_mismatch
-
-    baseline = load_idata(path)
-    why = baseline_mismatch(_signature(idata), _signature(baseline))
-    if why is None:
-        return baseline
-    if given:
-        raise CLIError(f"baseline {path} does not belong to this run: {why}.")
-    _say(f"ignoring {path}: {why}.")
-    return None
+    return load_idata(path)
 
 
 # ---- commands ---------------------------------------------------------------------------
@@ -230,10 +213,14 @@ def _finish(idata, model, spec):
     return idata
 
 
-def _write_report(idata, path, model, result=None, baseline=None):
-    """Print the diagnostics and write the report to ``path``; None if too few draws."""
+def _write_report(idata, path, model, result=None, baseline=None, baseline_path=None,
+                  baseline_given=False):
+    """Print the diagnostics and write the report to ``path``; None if too few draws. A
+    baseline of another model or other quantities (the report's own check) is an error when
+    ``baseline_given``, else ignored with a note."""
     from .diagnostics import summarize
     from .report import report
+    from .report.build import baseline_problem
 
     n_draws = idata["posterior"].sizes.get("draw", 0)
     if n_draws < 4:
@@ -242,6 +229,20 @@ def _write_report(idata, path, model, result=None, baseline=None):
         return None
     _say("diagnostics and report ...")
     summary = summarize(idata, model)
+    if baseline is not None:
+        # another model's baseline is not summarised with this run's model; named as the
+        # user gave it when both runs record that
+        key = "model_spec" if all("model_spec" in t.attrs for t in (idata, baseline)) else "model"
+        why = baseline_problem((idata.attrs.get(key), None), (baseline.attrs.get(key), None))
+        if why is None:
+            baseline = summarize(baseline, model)
+            why = baseline_problem((summary.run.get("model"), summary.labels),
+                                   (baseline.run.get("model"), baseline.labels))
+        if why and baseline_given:
+            raise CLIError(f"baseline {baseline_path} does not belong to this run: {why}.")
+        if why:
+            _say(f"ignoring {baseline_path}: {why}.")
+            baseline = None
     print(summary.to_text())
     return report(idata, result, path, model=model, baseline=baseline, summary=summary)
 
@@ -343,8 +344,9 @@ def cmd_resume(args):
     tmp = path.with_name(path.name + ".partial")
     save_idata(idata, tmp)
     tmp.replace(path)
-    baseline = load_baseline(path.with_name(BASELINE_FILE), idata, given=False)
-    out = _write_report(idata, path.with_name(REPORT_FILE), model, None, baseline)
+    found = path.with_name(BASELINE_FILE)
+    out = _write_report(idata, path.with_name(REPORT_FILE), model, None,
+                        load_baseline(found, given=False), found)
     print(f"\ndraws: {path}")
     if out is not None:
         print(f"report: {out}")
@@ -363,12 +365,11 @@ def cmd_report(args):
             if args.model:
                 raise
             _say(f"model {spec!r} not available ({exc}); the report will have no KSD.")
-    if args.baseline:
-        baseline = load_baseline(pathlib.Path(args.baseline), idata, given=True)
-    else:
-        baseline = load_baseline(pathlib.Path(args.idata).with_name(BASELINE_FILE), idata,
-                                 given=False)
-    if _write_report(idata, out, model, None, baseline) is None:
+    given = bool(args.baseline)
+    found = (pathlib.Path(args.baseline) if given
+             else pathlib.Path(args.idata).with_name(BASELINE_FILE))
+    if _write_report(idata, out, model, None, load_baseline(found, given), found,
+                     baseline_given=given) is None:
         return 1
     print(f"report: {out}")
     return 0

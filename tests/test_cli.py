@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mcmcadapt import cli
-from mcmcadapt.cli import CLIError, build_parser, load_idata, main, resolve_model
+from mcmcadapt.cli import CLIError, build_parser, load_idata, main, resolve_model, save_idata
 
 SMALL = ["--tune-chains", "16", "--steps", "60", "--chains", "2", "--draws", "120"]
 
@@ -490,3 +490,24 @@ def test_the_readme_model_file_runs(tmp_path, capsys):
 
     row = summarize(tree).table.loc["mu"]
     assert abs(row["mean"] - truth) < 4 * row["mcse_mean"] + 1e-3
+
+
+def test_a_baseline_beside_the_run_with_other_quantities_is_ignored(tmp_path, capsys):
+    import mcmcadapt as ma
+    from mcmcadapt.diagnostics import add_predictive
+    from mcmcadapt.models.targets import eight_schools
+
+    model = eight_schools()
+    res = ma.tune(model, "mala", "speed", chains=8, steps=3, seed=0, progress=False)
+    run = ma.sample(model, res, chains=2, draws=20, seed=1, progress=False)
+    base = ma.sample(model, res, chains=2, draws=20, seed=2, progress=False)
+    run = add_predictive(run, model, quantities=lambda X: {"m": X.max(axis=1)})
+    run.attrs["model_spec"] = base.attrs["model_spec"] = "eight-schools"
+    save_idata(run, tmp_path / "idata.nc")
+    save_idata(base, tmp_path / "baseline.nc")
+    assert main(["report", str(tmp_path / "idata.nc"), "--out", str(tmp_path / "r.html")]) == 0
+    err = capsys.readouterr().err
+    assert "ignoring" in err and "quantities" in err
+    assert main(["report", str(tmp_path / "idata.nc"), "--out", str(tmp_path / "r.html"),
+                 "--baseline", str(tmp_path / "baseline.nc")]) == 2
+    assert "does not belong to this run: its quantities" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 against a slow reference written here (Vehtari et al. 2021, explicit loops), the warnings and
 their thresholds, sampler statistics, ESS per gradient, predictive quantities, rendering."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -416,11 +418,33 @@ def test_rank_statistics_of_tied_and_infinite_draws_are_arviz_own():
     ax = dict(chain_axis=0, draw_axis=1)
     np.testing.assert_array_equal(conv["r_hat"], azs.rhat(counts, method="rank", **ax))
     np.testing.assert_array_equal(conv["ess_bulk"], azs.ess(counts, method="bulk", **ax))
-    with_inf = counts.copy()
-    with_inf[2, 7, 0] = np.inf                   # the largest rank; the mean is undefined
-    conv = _arviz.convergence(with_inf)
-    assert np.all(np.isfinite(conv["r_hat"])) and np.all(np.isfinite(conv["ess_bulk"]))
-    assert np.isnan(conv["mcse_mean"][0]) and np.all(np.isfinite(conv["mcse_mean"][1:]))
+    np.testing.assert_array_equal(conv["ess_tail"],
+                                  azs.ess(counts, method="tail", prob=(0.05, 0.95), **ax))
+    # infinite draws rank where they belong: the statistics of the same order with finite
+    # values, also when a 5% quantile falls between two infinities (inf - inf = NaN)
+    x = rng.standard_normal((4, 200, 1))
+    for c in range(4):                               # a sticky lower tail: 20 draws each
+        start = rng.integers(0, 180)
+        x[c, start:start + 20, 0] = -np.inf
+    stand_in = np.clip(x, -1e300, None)
+    with np.errstate(invalid="ignore"):
+        conv, same = _arviz.convergence(x), _arviz.convergence(stand_in)
+    for key in ("ess_bulk", "ess_tail", "r_hat"):
+        assert conv[key][0] == same[key][0] and np.isfinite(conv[key][0]), key
+    assert conv["ess_tail"][0] < 200                 # not ArviZ's stand-in, all 800 draws
+    assert np.isnan(conv["mcse_mean"][0])            # the mean is undefined
+    x[0, 3, 0] = np.inf                              # both infinities: still defined
+    conv = _arviz.convergence(x)
+    assert all(np.isfinite(conv[key][0]) for key in ("ess_bulk", "ess_tail", "r_hat"))
+    assert conv["r_hat"][0] == pytest.approx(same["r_hat"][0], rel=1e-3)
+    # MCSE scales with the data far from 1, where squares under- or overflow
+    y = rng.standard_normal((4, 200, 1))
+    base = _arviz.convergence(y)["mcse_mean"][0]
+    for scale in (1e-170, 1e200):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert _arviz.convergence(scale * y)["mcse_mean"][0] == pytest.approx(scale * base,
+                                                                                rel=1e-9)
 
 
 def test_no_warnings_claims_only_what_was_checked():

@@ -92,6 +92,29 @@ def test_resume_of_selected_chains_counts_their_share(tuned):
     assert ma.summarize(resumed).n_grad_sampling == round(paid) + after + 2
 
 
+def test_counts_of_a_tree_that_does_not_say_how_many_chains_it_paid_for(tuned):
+    import xarray as xr
+
+    model, result = tuned
+    tree = ma.sample(model, result, chains=4, draws=10, seed=3, progress=False)
+    old = tree.copy()
+    del old.attrs["chains_sampled"]                 # written before the attribute existed
+    two = old.isel(chain=[1, 3])
+    own = int(two["sample_stats"]["n_grad"].sum())  # the kept draws' own counts, not all 4
+    assert ma.summarize(two).n_grad_sampling == own
+    resumed = ma.resume(model, two, draws=4, progress=False)
+    after = int(resumed["sample_stats"]["n_grad"].isel(draw=slice(10, None)).sum())
+    assert ma.summarize(resumed).n_grad_sampling == own + after + 2
+    # a tree diagnosed on its predictive group alone: the share of the chains kept there
+    pred = xr.Dataset({"m": (("chain", "draw"), tree["posterior"]["mu"].values)},
+                      coords={"chain": np.arange(4), "draw": np.arange(10)})
+    light = xr.DataTree.from_dict({"/": xr.Dataset(attrs=dict(tree.attrs)), "predictive": pred})
+    paid = int(tree.attrs["n_grad_sampling"])
+    assert ma.summarize(light.isel(chain=[0, 1])).n_grad_sampling == round(paid / 2)
+    # chains repeated by selection were not paid for twice
+    assert ma.summarize(tree.isel(chain=[0, 0, 1, 1, 2, 2, 3, 3])).n_grad_sampling == paid
+
+
 def test_resume_from_netcdf_is_the_same(tuned, tmp_path):
     from mcmcadapt.cli import load_idata, save_idata
 
@@ -162,9 +185,18 @@ def test_resume_recomputes_the_models_predictive_group(tuned):
             warnings.simplefilter("error")          # the same quantities: nothing is lost
             done = ma.resume(model, part, draws=3, progress=False)
         mine = add_predictive(part, model, quantities=lambda X: {"m": X.max(axis=1)})
-        with pytest.warns(RuntimeWarning, match=r"quantities the model does not define \(m\)"):
+        with pytest.warns(RuntimeWarning, match=r"computed by the caller \(m\)"):
             replaced = ma.resume(model, mine, draws=3, progress=False)
         assert set(replaced["predictive"].data_vars) == {"s"}
+        # under the model's own name too: the caller's values are not the model's
+        same_name = add_predictive(part, model, quantities=lambda X: {"s": X.max(axis=1)})
+        with pytest.warns(RuntimeWarning, match=r"computed by the caller \(s\)"):
+            ma.resume(model, same_name, draws=3, progress=False)
+        older = part.copy()                      # written before the group said its source
+        del older["predictive"].attrs["source"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ma.resume(model, older, draws=3, progress=False)
     finally:
         del model.predictive_quantities
     pred = done["predictive"]["s"].values

@@ -259,3 +259,18 @@ def test_minibatch_gradients_count_their_share_of_the_data():
                                                  seed=0, progress=False),
                                   chains=2, draws=20, seed=1, progress=False))
     assert not full.minibatch_counts and "share of the data" not in full.to_text()
+
+
+def test_user_frame_skips_every_kind_of_installed_package():
+    import traceback
+
+    from mcmcadapt.adaptation.counting import _user_frame
+
+    user = traceback.FrameSummary("/home/me/project/model.py", 12, "lg")
+    for lib in ("/root/.local/lib/python3.12/site-packages/numpy/linalg/_linalg.py",
+                "/usr/lib/python3/dist-packages/numpy/linalg/_linalg.py",
+                np.__file__):
+        frames = [user, traceback.FrameSummary(lib, 2000, "cholesky")]
+        assert _user_frame(frames) is user, lib
+    only_library = [traceback.FrameSummary(np.__file__, 1, "f")]
+    assert _user_frame(only_library) is only_library[0] and _user_frame([]) is None

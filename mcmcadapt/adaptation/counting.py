@@ -84,20 +84,29 @@ def _forward(method, name, *args, **kwargs):
 
 
 def _library_dirs():
+    import site
     import sysconfig
 
     paths = sysconfig.get_paths()
-    return tuple(os.path.join(os.path.realpath(paths[key]), "")
-                 for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths)
+    dirs = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
+    dirs += site.getsitepackages() + [site.getusersitepackages()]
+    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs)
+
+
+def _is_library(filename):
+    """In the standard library or an installed package (any site-packages or dist-packages
+    folder: user installs, distribution packages, venvs on the system's packages)."""
+    path = os.path.realpath(filename)
+    parts = set(path.split(os.sep))
+    return path.startswith(_library_dirs()) or bool(parts & {"site-packages", "dist-packages"})
 
 
 def _user_frame(frames):
-    """The deepest frame of ``frames`` in the user's code (not in the standard library or an
-    installed package): a model whose numpy call failed is named at its own line, not
-    numpy's. The deepest frame of all when every frame is library code; None for none."""
-    libs = _library_dirs()
+    """The deepest frame of ``frames`` in the user's code (see :func:`_is_library`): a model
+    whose numpy call failed is named at its own line, not numpy's. The deepest frame of all
+    when every frame is library code; None for none."""
     for frame in reversed(frames):
-        if not os.path.realpath(frame.filename).startswith(libs):
+        if not _is_library(frame.filename):
             return frame
     return frames[-1] if frames else None
 

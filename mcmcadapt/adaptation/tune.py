@@ -300,7 +300,8 @@ def tune(model, kernel="mala", objective="speed", estimator="stein", chains=64, 
         at ``init`` for :func:`mcmcadapt.sample`. With ``steps > 0`` tuning starts from
         them except for the step size, which objectives that start with Stan's heuristic
         choose afresh, as they do for ``step_size`` (``objective_options=
-        {"init_step_size": False}`` keeps it for "speed", and for "kl" with unadjusted kernels)
+        {"init_step_size": False}`` keeps it for "speed", and for "kl" with unadjusted
+        kernels; HMC with a step spread always sets its step range from the population).
 
     Returns
     -------

@@ -28,6 +28,27 @@ def _axes(draws):
     return draws
 
 
+def _finite_in_order(draws):
+    """``draws`` with ±inf replaced by finite stand-ins beyond each quantity's finite range,
+    as far on either side of its median: the same order (ranks), infinite draws still the
+    furthest from the median (folded R-hat), and quantiles that are numbers (a quantile
+    between two infinities is inf − inf = NaN, against which ArviZ's tail indicator is
+    constant and its tail ESS all draws)."""
+    finite = np.isfinite(draws)
+    if finite.all():
+        return draws
+    with np.errstate(invalid="ignore"):
+        top = np.where(finite, draws, -np.inf).max(axis=(0, 1))
+        bottom = np.where(finite, draws, np.inf).min(axis=(0, 1))
+        centre = np.median(draws, axis=(0, 1))
+    top = np.where(np.isfinite(top), top, 0.0)            # no finite draw at all: around 0
+    bottom = np.where(np.isfinite(bottom), bottom, 0.0)
+    centre = np.where(np.isfinite(centre), centre, 0.5 * (top + bottom))
+    reach = 2.0 * np.maximum(top - centre, centre - bottom) + 1.0
+    out = np.where(np.isposinf(draws), centre + reach, draws)
+    return np.where(np.isneginf(out), centre - reach, out)
+
+
 def convergence(draws):
     """Per-quantity convergence statistics of ``draws`` (chain, draw, k).
 
@@ -39,7 +60,8 @@ def convergence(draws):
     indicator is constant, i.e. the 5% or 95% quantile is the largest value drawn (a binary
     quantity has this whenever more than 5% of its draws are 1; the posterior package's
     convention too). ESS and R-hat are rank-based and computed on the draws as given, so ties
-    (integer quantities) are ArviZ's exactly and an infinite draw is just the largest rank.
+    (integer quantities) are ArviZ's exactly; infinite draws are ranked where they belong
+    (given finite stand-ins in the same order, as ArviZ's quantiles would be NaN).
     MCSE is computed on each quantity standardised and scaled back: ArviZ takes a series
     spread over less than ~1e-15 for a constant one, which made the MCSE of tiny predictive
     probabilities 10x too small; it is NaN for a quantity with an infinite draw.
@@ -55,20 +77,24 @@ def convergence(draws):
         live = np.flatnonzero(np.ptp(flat, axis=0) > 0)
     if not live.size:
         return out
-    raw = draws[:, :, live]
     # ranks only depend on order: a tiny spread is no constant here (ArviZ's own threshold
     # applies to the normalised ranks)
+    raw = _finite_in_order(draws[:, :, live])
     out["ess_bulk"][live] = np.asarray(azs.ess(raw, method="bulk", **ax), dtype=np.float64)
     tail = np.asarray(azs.ess(raw, method="tail", prob=TAIL_PROB, **ax), dtype=np.float64)
-    top = flat[:, live].max(axis=0)
-    constant_tail = np.any(np.quantile(flat[:, live], TAIL_PROB, axis=0) >= top, axis=0)
+    flat_raw = raw.reshape(-1, live.size)
+    constant_tail = np.any(np.quantile(flat_raw, TAIL_PROB, axis=0) >= flat_raw.max(axis=0),
+                           axis=0)
     out["ess_tail"][live] = np.where(constant_tail, np.nan, tail)
     if draws.shape[0] > 1:
         out["r_hat"][live] = np.asarray(azs.rhat(raw, method="rank", **ax), dtype=np.float64)
     finite = live[np.all(np.isfinite(flat[:, live]), axis=0)]
     if finite.size:
-        scale = flat[:, finite].std(axis=0)
-        z = (draws[:, :, finite] - flat[:, finite].mean(axis=0)) / scale
+        # through the range first: squares of 1e-170 underflow and of 1e200 overflow
+        width = np.ptp(flat[:, finite], axis=0)
+        unit = (draws[:, :, finite] - flat[:, finite].mean(axis=0)) / width
+        spread = unit.reshape(-1, finite.size).std(axis=0)
+        z, scale = unit / spread, width * spread
         out["mcse_mean"][finite] = scale * np.asarray(azs.mcse(z, method="mean", **ax),
                                                       dtype=np.float64)
         out["mcse_sd"][finite] = scale * np.asarray(azs.mcse(z, method="sd", **ax),

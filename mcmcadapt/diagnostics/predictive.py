@@ -51,7 +51,8 @@ def add_predictive(idata, model, quantities=None, reason=None, batch=512):
     ``quantities`` (default: :func:`default_quantities` of the model) maps unconstrained
     draws (n, d) to a dict of (n,) or (n, k) arrays; it is called on batches of ``batch``
     draws. ``reason`` is stored as the group's ``reason`` attribute and shown in the
-    diagnostics and the report.
+    diagnostics and the report; ``source`` records whose quantities they are ("model" or
+    "caller").
     """
     import xarray as xr
 
@@ -83,7 +84,9 @@ def add_predictive(idata, model, quantities=None, reason=None, batch=512):
     why = reason if reason is not None else (why or DEFAULT_REASON)
     post = idata["posterior"]
     ds = xr.Dataset(data, coords={"chain": post["chain"].values, "draw": post["draw"].values},
-                    attrs={"reason": str(why)})
+                    attrs={"reason": str(why),
+                           # resume recomputes the model's own; a caller's it cannot
+                           "source": "model" if quantities is None else "caller"})
     out = idata.copy()
     out[PREDICTIVE_GROUP] = xr.DataTree(ds)
     return out

@@ -141,32 +141,40 @@ def _sample_stat(idata, group, name):
     return np.asarray(idata[group].to_dataset()[name].values)
 
 
-def _grad_counts(idata):
+def _grad_counts(idata, n_chains):
     """(warm-up, sampling, minibatch): gradient counts, None where unknown, in full-data
-    gradients, and whether that differs from the evaluations made (a minibatch gradient on
-    b of N points counts b/N: root attributes ``n_grad_full_*``; trees written before them
-    count evaluations). Sampling counts are what the run paid (restarts after a resume
-    included), so draws thinned or cut from the start still count; a tree whose chains were
-    selected counts the kept chains' share (``chains_sampled`` says how many there were).
-    Trees from elsewhere fall back to the draws' own ``n_grad``. The warm-up (one population
-    for every chain) comes from the root attribute, else the adaptation record's cumulative
-    count (the warm-up draws keep only a few thinned chains of the population and would
-    undercount it)."""
+    gradients (a minibatch gradient on b of N points counts b/N: root attributes
+    ``n_grad_full_*``; trees written before them count evaluations), and whether that
+    differs from the evaluations made.
+
+    Sampling counts are what the run paid, restarts after a resume included, so draws
+    thinned or cut from the start still count: the root attribute ``n_grad_sampling``,
+    covering ``chains_sampled`` chains, of which a tree whose chains were selected counts the
+    share of its ``n_chains`` (the diagnosed group's). Trees without ``chains_sampled`` (from
+    elsewhere, or written before it) sum the draws' own ``n_grad``, with draws cut from the
+    start (labels starting above 0) counted at the kept draws' mean cost. The warm-up (one
+    population for every chain) comes from the root attribute, else the adaptation record's
+    cumulative count (the warm-up draws keep only a few thinned chains of the population
+    and would undercount it)."""
     attrs = idata.attrs
     minibatch = False
-    if "n_grad_sampling" in attrs:
+    per_draw = _sample_stat(idata, "sample_stats", "n_grad")
+    if "n_grad_sampling" in attrs and "chains_sampled" in attrs:
         evaluations = int(attrs["n_grad_sampling"])
         full = float(attrs.get("n_grad_full_sampling", evaluations))
         minibatch |= not np.isclose(full, evaluations)
-        sampled = int(attrs.get("chains_sampled", 0))
-        kept = idata["posterior"].sizes.get("chain", sampled) if "posterior" in idata.children \
-            else sampled
-        sampling = int(round(full * (kept / sampled if sampled else 1.0)))
-    else:
-        per_draw = _sample_stat(idata, "sample_stats", "n_grad")
-        if per_draw is None or not per_draw.size:
-            return None, None, False
+        sampled = max(int(attrs["chains_sampled"]), 1)
+        sampling = int(round(full * min(n_chains, sampled) / sampled))
+    elif per_draw is not None and per_draw.size:
         sampling = int(per_draw.sum())
+        draws = idata["sample_stats"].to_dataset()["n_grad"]
+        first = int(draws["draw"].values.min()) if "draw" in draws.coords else 0
+        if first > 0:
+            sampling += int(round(per_draw.mean() * per_draw.shape[0] * first))
+    elif "n_grad_sampling" in attrs:
+        sampling = int(attrs["n_grad_sampling"])
+    else:
+        return None, None, False
     if "n_grad_warmup" in attrs:
         evaluations = int(attrs["n_grad_warmup"])
         full = float(attrs.get("n_grad_full_warmup", evaluations))
@@ -423,7 +431,7 @@ def summarize(idata, model=None, *, ksd_points=200, ksd_windows=4, seed=0,
     ksd = (None if model is None else
            _ksd_checks(idata, model, _stride(idata, conv, n_chains, n_draws), ksd_points,
                        ksd_windows, seed, ksd_trend_z, warnings))
-    n_warm, n_samp, minibatch = _grad_counts(idata)
+    n_warm, n_samp, minibatch = _grad_counts(idata, n_chains)
     run = _run_info(idata)
     if run["tuning_interrupted"]:
         steps = run.get("settings", {}).get("steps") if isinstance(run.get("settings"),

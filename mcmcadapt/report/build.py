@@ -72,24 +72,17 @@ def _baseline_label(baseline):
     return f"{what or 'another run'} (baseline)"
 
 
-def baseline_mismatch(run, baseline):
-    """Why ``baseline`` cannot be this run's baseline, or None. Each is a pair (model name or
-    None, what was diagnosed: labels or variable shapes); the models must agree where both
-    are known, the quantities always."""
-    (a, quantities), (b, b_quantities) = run, baseline
+def baseline_problem(run, baseline):
+    """Why ``baseline`` cannot be compared with ``run``, or None. Each is a pair (model name
+    or None, diagnosed labels or None): the models must agree where both are known, and the
+    labels where both are given."""
+    (a, labels), (b, b_labels) = run, baseline
     if a is not None and b is not None and a != b:
         return f"it sampled model {b!r}, this run {a!r}"
-    if quantities != b_quantities:
-        return (f"its quantities {reprlib.repr(b_quantities)} differ from this run's "
-                f"{reprlib.repr(quantities)}")
+    if labels is not None and b_labels is not None and list(labels) != list(b_labels):
+        return (f"its quantities {reprlib.repr(list(b_labels))} differ from this run's "
+                f"{reprlib.repr(list(labels))}")
     return None
-
-
-def _check_baseline(summary, baseline):
-    why = baseline_mismatch((summary.run.get("model"), list(summary.labels)),
-                            (baseline.run.get("model"), list(baseline.labels)))
-    if why:
-        raise InputError(f"the baseline does not belong to this run: {why}.")
 
 
 def _efficiency_section(summary, baseline):
@@ -181,8 +174,10 @@ def report(idata, result=None, path="report.html", *, model=None, baseline=None,
             raise InputError(
                 "baseline must be the DataTree of a window-adaptation run (or its Summary).")
         baseline = summarize(baseline, model)  # diagnosed as the run is (predictive)
-    if baseline is not None:
-        _check_baseline(summary, baseline)
+    why = None if baseline is None else baseline_problem(
+        (summary.run.get("model"), summary.labels), (baseline.run.get("model"), baseline.labels))
+    if why:
+        raise InputError(f"the baseline does not belong to this run: {why}.")
     q = diagnosed_quantities(idata)
     run = summary.run
 

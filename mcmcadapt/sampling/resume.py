@@ -162,12 +162,19 @@ def _extend(idata, model, transition, phi, run, chains, last, counting, seed, rn
     attrs.pop("error", None)
     seeds = json.loads(str(attrs.get("resume_seeds", "[]")))
     seeds.append(seed if isinstance(seed, (int, type(None))) else "generator")
-    # the earlier draws' cost is the kept chains' share when chains were selected before
-    share = len(chains) / max(int(attrs.get("chains_sampled", len(chains))), 1)
-    before = int(attrs.get("n_grad_sampling", 0))
-    before_full = float(attrs.get("n_grad_full_sampling", before))
-    attrs.update(state_attrs, n_grad_sampling=int(round(before * share)) + counting.n_grad,
-                 n_grad_full_sampling=before_full * share + counting.n_grad_full,
+    # the earlier draws' cost: the kept chains' share of what the run paid, or, for a tree
+    # that does not say how many chains that covered, the kept draws' own counts
+    if "chains_sampled" in attrs:
+        share = min(len(chains) / max(int(attrs["chains_sampled"]), 1), 1.0)
+        paid = int(attrs.get("n_grad_sampling", 0))
+        before = int(round(paid * share))
+        before_full = float(attrs.get("n_grad_full_sampling", paid)) * share
+    else:
+        before = int(idata["sample_stats"]["n_grad"].values.sum()) \
+            if "n_grad" in idata["sample_stats"].data_vars else 0
+        before_full = float(before)
+    attrs.update(state_attrs, n_grad_sampling=before + counting.n_grad,
+                 n_grad_full_sampling=before_full + counting.n_grad_full,
                  chains_sampled=len(chains),
                  interrupted=int(bool(run.interrupted)), draws_requested=int(requested),
                  rng_state=rng_state(rng), resume_seeds=json.dumps(seeds))
@@ -179,13 +186,17 @@ def _extend(idata, model, transition, phi, run, chains, last, counting, seed, rn
         # quantities a caller supplied to add_predictive cannot be, and are said to be lost)
         from ..diagnostics.predictive import has_predictive, with_model_predictive
 
-        before = set(idata["predictive"].data_vars)
+        stored = idata["predictive"]
         if has_predictive(model):
             tree = with_model_predictive(tree, model)
-            lost = sorted(before - set(tree["predictive"].data_vars))
+            # a caller's quantities are replaced even under the model's names; trees written
+            # before the group recorded its source can only be compared by name
+            source = stored.attrs.get("source")
+            lost = (sorted(stored.data_vars) if source == "caller" else [] if source == "model"
+                    else sorted(set(stored.data_vars) - set(tree["predictive"].data_vars)))
             if lost:
                 warnings.warn(
-                    f"the tree's 'predictive' group held quantities the model does not define "
+                    f"the tree's 'predictive' group held quantities computed by the caller "
                     f"({', '.join(lost)}); it now holds the model's own. Call mcmcadapt."
                     "diagnostics.add_predictive(idata, model, quantities=...) on the resumed "
                     "tree to compute yours again.", RuntimeWarning, stacklevel=3)
