@@ -538,9 +538,10 @@ def test_phi0_starts_from_given_parameters_and_steps_0_uses_them_as_they_are(tar
     r = ma.tune(target, loaded, "kl", chains=6, steps=0, phi0=phi_loaded, seed=0,
                 progress=False)
     np.testing.assert_array_equal(r.phi, phi)
-    assert r.history["acceptance_rate"].shape == (0,) and r.n_grad == 6   # the start only
+    # the start and the gradient check (2 points, each 1 + 2 directions × 2 evaluations)
+    assert r.history["acceptance_rate"].shape == (0,) and r.n_grad == 6 + 10
     tree = ma.sample(target, r, chains=3, draws=20, seed=1, progress=False)
-    assert tree["posterior"].sizes["draw"] == 20 and tree.attrs["n_grad_warmup"] == 6
+    assert tree["posterior"].sizes["draw"] == 20 and tree.attrs["n_grad_warmup"] == 16
     # with steps, tuning continues from phi0 (the learned kernel's weights move from there)
     r2 = ma.tune(target, loaded, "kl", chains=6, steps=5, phi0=phi_loaded, seed=0,
                  progress=False)
@@ -561,3 +562,22 @@ def test_phi0_step_size_is_replaced_by_the_heuristic_unless_kept():
                    phi0=phi, objective_options={"init_step_size": False})
     assert fresh.history["step_size"][0] > 0.1
     assert kept.history["step_size"][0] == pytest.approx(1e-4, rel=0.1)
+
+
+def test_a_wrong_gradient_is_named_before_tuning():
+    def wrong_sign(X):
+        return -0.5 * np.sum(X**2, 1), X
+
+    def missing_term(X):                      # the gradient forgets the 0.1·x₀³ term
+        g = -X.copy()
+        return -0.5 * np.sum(X**2, 1) - 0.025 * X[:, 0] ** 4, g
+
+    for lg in (wrong_sign, missing_term):
+        with pytest.warns(RuntimeWarning, match="gradient disagrees with finite differences"):
+            r = ma.tune(Model(lg, 3), "mala", "speed", chains=4, steps=2, seed=0,
+                        progress=False, init=np.full(3, 1.5))
+        assert r.n_grad > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # a correct gradient: nothing said
+        ma.tune(Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 3), "mala", "speed", chains=4,
+                steps=2, seed=0, progress=False)

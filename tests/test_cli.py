@@ -296,7 +296,7 @@ def test_interrupted_run_is_resumed_from_the_command_line(model_file, tmp_path, 
                                   before["posterior"]["a"].values)
     assert "continue with" not in out.out
     report = (tmp_path / "report.html").read_text()
-    assert "<td>interrupted</td><td>no</td>" in report and "x 120 draws" in report
+    assert "<td>sampling interrupted</td><td>no</td>" in report and "x 120 draws" in report
     assert "<td>resumed</td><td>1 time(s) (seeds: continued stream)</td>" in report
     assert not (tmp_path / "idata.nc.partial").exists()
 

@@ -526,3 +526,15 @@ def test_non_finite_sample_stats_are_named_not_shown_as_nan():
     assert s.acceptance == pytest.approx(np.nanmean(acceptance))
     assert np.isfinite(s.acceptance_per_chain).all() and s.ebfmi is None
     assert "nan" not in s.to_text().lower().replace("n/a", "")
+
+
+def test_the_acceptance_of_an_unadjusted_kernel_is_explained(tmp_path):
+    from mcmcadapt.report import report
+
+    rng = np.random.default_rng(20)
+    post = {"x": rng.standard_normal((4, 200))}
+    ula = make_idata(post, acceptance=np.ones((4, 200)), attrs={"kernel": "ula"})
+    text = summarize(ula).to_text()
+    assert "mean acceptance: 1.000 (unadjusted kernel" in text and "invisible to R-hat" in text
+    assert "invisible to R-hat" in report(ula, None, tmp_path / "r.html").read_text()
+    assert "unadjusted" not in summarize(make_idata(post)).to_text()      # MALA

@@ -304,3 +304,12 @@ def test_a_baseline_must_be_of_the_same_model_and_is_shown_whole(runs, tmp_path)
     section = report(idata, None, tmp_path / "r.html", baseline=bare).read_text()
     assert "cannot be compared: it has no gradient counts" in section
     assert "No window-adaptation baseline was given" not in section
+
+
+def test_run_settings_say_which_part_was_interrupted(tmp_path):
+    rng = np.random.default_rng(31)
+    tree = make_idata({"x": rng.standard_normal((4, 200))}, attrs={"tuning_interrupted": 1})
+    text = report(tree, None, tmp_path / "r.html").read_text()
+    assert "tuning was interrupted" in text          # the warning
+    assert "<td>tuning interrupted</td><td>yes</td>" in text
+    assert "<td>sampling interrupted</td><td>no</td>" in text

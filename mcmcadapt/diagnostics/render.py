@@ -3,7 +3,7 @@
 import numpy as np
 
 from .ksd_check import fmt_ksd, ksd_caveat
-from .summary import COLUMNS, MINIBATCH_NOTE
+from .summary import COLUMNS, MINIBATCH_NOTE, UNADJUSTED_NOTE, is_unadjusted
 
 _HEAD = {"mean": "mean", "sd": "sd", "mcse_mean": "mcse_mean", "mcse_sd": "mcse_sd",
          "ess_bulk": "ess_bulk", "ess_tail": "ess_tail", "r_hat": "r_hat"}
@@ -71,7 +71,8 @@ def render_text(summary, max_rows=20):
     if s.divergences is not None:
         stats.append(f"divergences: {s.divergences}")
     if s.acceptance is not None:
-        stats.append(f"mean acceptance: {s.acceptance:.3f}")
+        stats.append(f"mean acceptance: {s.acceptance:.3f}"
+                     + (f" ({UNADJUSTED_NOTE})" if is_unadjusted(s) else ""))
     if s.ebfmi is not None:
         stats.append("E-BFMI per chain: " + ", ".join(f"{v:.2f}" for v in s.ebfmi))
     if stats:

@@ -26,6 +26,21 @@ KSD_TREND_Z = 2.5
 # can reject every proposal by chance (0.55^5 = 5% for 5 draws at acceptance 0.45).
 FROZEN_MIN_DRAWS = 20
 
+# what the acceptance of a kernel without an accept/reject step means
+UNADJUSTED_NOTE = ("unadjusted kernel: every step is accepted, and its discretisation bias "
+                   "is invisible to R-hat and ESS; compare with a Metropolis-adjusted kernel")
+
+
+def is_unadjusted(summary):
+    """True when the run's kernel (a built-in name) has no accept/reject step."""
+    from ..transitions import make
+
+    try:
+        return not make(str(summary.run.get("kernel"))).metropolis
+    except Exception:     # noqa: BLE001 — a custom or unknown kernel: nothing to say
+        return False
+
+
 # how the counts read when minibatch gradients are among them
 MINIBATCH_NOTE = " (full-data equivalents: a minibatch gradient counts its share of the data)"
 COLUMNS = ("mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..diagnostics.ksd_check import fmt_ksd, ksd_caveat
 from ..diagnostics.render import cell, rows_to_show
-from ..diagnostics.summary import COLUMNS, MINIBATCH_NOTE
+from ..diagnostics.summary import COLUMNS, MINIBATCH_NOTE, UNADJUSTED_NOTE, is_unadjusted
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
@@ -117,7 +117,8 @@ def sampler_rows(summary):
         pairs.append(("divergent transitions", str(s.divergences)))
     if s.acceptance is not None:
         per = ", ".join(f"{a:.3f}" for a in s.acceptance_per_chain)
-        pairs.append(("mean acceptance rate", f"{s.acceptance:.3f} (per chain: {per})"))
+        pairs.append(("mean acceptance rate", f"{s.acceptance:.3f} (per chain: {per})"
+                      + (f"; {escape(UNADJUSTED_NOTE)}" if is_unadjusted(s) else "")))
     if s.ebfmi is not None:
         pairs.append(("E-BFMI per chain", ", ".join(f"{v:.2f}" for v in s.ebfmi)))
     if s.ksd is not None:
@@ -165,7 +166,8 @@ def settings_section(summary, params, messages):
     pairs = [(k.replace("_", " "), escape(str(run[k])))
              for k in ("model", "kernel", "objective", "estimator", "tuning_seed", "seed")
              if k in run]
-    pairs.append(("interrupted", "yes" if run.get("interrupted") else "no"))
+    pairs.append(("tuning interrupted", "yes" if run.get("tuning_interrupted") else "no"))
+    pairs.append(("sampling interrupted", "yes" if run.get("interrupted") else "no"))
     if run.get("resume_seeds"):
         seeds = ", ".join("continued stream" if s is None else escape(str(s))
                           for s in run["resume_seeds"])
