@@ -581,3 +581,17 @@ def test_a_wrong_gradient_is_named_before_tuning():
         warnings.simplefilter("error")                 # a correct gradient: nothing said
         ma.tune(Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 3), "mala", "speed", chains=4,
                 steps=2, seed=0, progress=False)
+
+
+def test_directional_gradient_check_measures_and_names_bad_input():
+    from mcmcadapt.models.checks import directional_gradient_error
+
+    model = Model(lambda X: (-0.5 * np.sum(X**2, 1), -X), 3)
+    X = np.random.default_rng(1).standard_normal((2, 3))
+    assert directional_gradient_error(model, X, np.random.default_rng(0)) < 1e-8
+    flipped = Model(lambda X: (-0.5 * np.sum(X**2, 1), X), 3)
+    assert directional_gradient_error(flipped, X, np.random.default_rng(0)) > 0.1
+    for bad, what in ((np.ones(3), "2-D"), (np.ones((2, 4)), "columns"),
+                      (np.full((2, 3), np.nan), "NaN")):
+        with pytest.raises(InputError, match=what):
+            directional_gradient_error(model, bad, np.random.default_rng(0))

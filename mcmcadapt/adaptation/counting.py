@@ -83,22 +83,16 @@ def _forward(method, name, *args, **kwargs):
                          ) from exc
 
 
-def _library_dirs():
-    import site
-    import sysconfig
-
-    paths = sysconfig.get_paths()
-    dirs = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
-    dirs += site.getsitepackages() + [site.getusersitepackages()]
-    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs)
-
-
 def _is_library(filename):
     """In the standard library or an installed package (any site-packages or dist-packages
-    folder: user installs, distribution packages, venvs on the system's packages)."""
+    folder: venvs, user installs, distribution packages)."""
+    import sysconfig
+
     path = os.path.realpath(filename)
-    parts = set(path.split(os.sep))
-    return path.startswith(_library_dirs()) or bool(parts & {"site-packages", "dist-packages"})
+    stdlib = tuple(os.path.join(os.path.realpath(sysconfig.get_paths()[key]), "")
+                   for key in ("stdlib", "platstdlib"))
+    return path.startswith(stdlib) or bool(set(path.split(os.sep))
+                                           & {"site-packages", "dist-packages"})
 
 
 def _user_frame(frames):

@@ -84,6 +84,7 @@ def local_step_sizes(model, transition, state, phi, rng, accept=0.8, n_momenta=3
     centre, half = 0.5 * (lo_log + hi_log), 0.5 * (hi_log - lo_log)
     trial = transition.set_step_spread(transition.set_step_size(phi, np.exp(centre)), half)
     noises = [transition.draw_noise(n, d, rng) for _ in range(n_momenta)]
+    light = transition.without_vjp()      # only the acceptance of the trials is used
     lo, hi = np.full(n, lo_log), np.full(n, hi_log)
     n_grad = 0
     for _ in range(iterations):
@@ -91,7 +92,7 @@ def local_step_sizes(model, transition, state, phi, rng, accept=0.8, n_momenta=3
         acc = np.zeros(n)
         for noise in noises:
             noise.spread = 0.5 * ((mid - centre) / half + 1.0)
-            prop = transition.without_vjp().propose(model, state, trial, noise)
+            prop = light.propose(model, state, trial, noise)
             n_grad += int(np.sum(prop.n_grad))
             lar = np.asarray(prop.log_accept_ratio, dtype=np.float64)
             acc += np.where(np.isfinite(lar), np.exp(np.minimum(lar, 0.0)), 0.0)

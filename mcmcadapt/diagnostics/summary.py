@@ -173,11 +173,15 @@ def _grad_counts(idata, n_chains):
     and would undercount it)."""
     attrs = idata.attrs
     minibatch = False
+
+    def full_count(part):           # the full-data count, and whether it is not the evaluations
+        evaluations = int(attrs[f"n_grad_{part}"])
+        full = float(attrs.get(f"n_grad_full_{part}", evaluations))
+        return full, not np.isclose(full, evaluations)
+
     per_draw = _sample_stat(idata, "sample_stats", "n_grad")
     if "n_grad_sampling" in attrs and "chains_sampled" in attrs:
-        evaluations = int(attrs["n_grad_sampling"])
-        full = float(attrs.get("n_grad_full_sampling", evaluations))
-        minibatch |= not np.isclose(full, evaluations)
+        full, minibatch = full_count("sampling")
         sampled = max(int(attrs["chains_sampled"]), 1)
         sampling = int(round(full * min(n_chains, sampled) / sampled))
     elif per_draw is not None and per_draw.size:
@@ -191,10 +195,8 @@ def _grad_counts(idata, n_chains):
     else:
         return None, None, False
     if "n_grad_warmup" in attrs:
-        evaluations = int(attrs["n_grad_warmup"])
-        full = float(attrs.get("n_grad_full_warmup", evaluations))
-        minibatch |= not np.isclose(full, evaluations)
-        return int(round(full)), sampling, minibatch
+        full, differs = full_count("warmup")
+        return int(round(full)), sampling, minibatch or differs
     warmup = _sample_stat(idata, "adaptation", "n_grad")
     return (None if warmup is None or warmup.size == 0 else int(warmup[-1])), sampling, minibatch
 

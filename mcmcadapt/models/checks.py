@@ -112,7 +112,8 @@ def directional_gradient_error(model, X, rng, directions=2, step=1e-5):
     ``step·max(1, ‖x‖_∞)``: a cheap check of a hand-written gradient (2·directions + 1
     evaluations per row, full data), against :func:`check_gradients`' 2d. None when it cannot
     be judged (a perturbation leaves the support, or the gradient vanishes)."""
-    X = np.asarray(X, dtype=np.float64)
+    X = as_particles(X, name="X", min_rows=1, dim=model.dim)
+    step = positive_float(step, "step")
     n, d = X.shape
     V = rng.standard_normal((n * directions, d))
     V /= np.linalg.norm(V, axis=1, keepdims=True)
